@@ -1,0 +1,3 @@
+from atai_cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The only network code in atai: REST, WebSocket sessions, the SSE consumer, the mailbox poller."""

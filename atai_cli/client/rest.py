@@ -1,0 +1,171 @@
+"""REST over one httpx.Client: timeouts, retries with backoff and Retry-After, typed errors."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable
+
+import httpx
+
+from atai_cli.client.backoff import Backoff, parse_retry_after
+from atai_cli.errors import (
+    ApiError, AtaiError, AuthError, NetworkError, NotFoundError, OperationTimeout, ProtocolError,
+)
+from atai_cli.protocol.redact import redact_text
+
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+Trace = Callable[[str], None]
+
+
+def error_details(body: Any, text: str = "") -> tuple[str | None, str]:
+    """(code, message) from any error shape the API is known to use."""
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            first = errors[0]
+            message = str(first.get("message") or first.get("code") or "error")
+            if first.get("suggestion"):
+                message += f" ({first['suggestion']})"
+            return first.get("code"), message
+        if isinstance(body.get("error"), dict):
+            return body["error"].get("code"), str(body["error"].get("message", "error"))
+        if "detail" in body:
+            return None, str(body["detail"])
+        if body.get("error_messages"):
+            return None, "; ".join(map(str, body["error_messages"]))
+        if "message" in body:
+            return None, str(body["message"])
+    snippet = " ".join(text.split())[:120]
+    return None, snippet or "no details in the response"
+
+
+def raise_for_status(status: int, url: str, body: Any, text: str = "") -> None:
+    """Map an HTTP error status to the typed error the CLI turns into an exit code."""
+    code, message = error_details(body, text)
+    if status in (401, 403):
+        raise AuthError(
+            f"{status} from {url}: {message}",
+            hint="check ATAI_API_KEY, or run with --api-key (or `atai login`)",
+        )
+    if status == 404:
+        raise NotFoundError(f"not found: {message} ({url})")
+    hint = None
+    if status >= 500 or status in RETRY_STATUSES:
+        hint = "the server is having trouble; try again in a moment"
+    raise ApiError(f"{status} from {url}: {message}", hint, status=status, code=code)
+
+
+class RestClient:
+    """One connection pool, one retry policy. Responses come back as parsed JSON."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        retry_delay: float = 0.5,
+        trace: Trace | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.api_key = api_key
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.retry_delay = retry_delay
+        self._trace = trace
+        self._sleep = sleep
+        self.http = httpx.Client(
+            base_url=self.endpoint + "/",
+            headers={"Authorization": f"Bearer {api_key}", "User-Agent": "atai"},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            follow_redirects=True,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def trace(self, text: str) -> None:
+        if self._trace:
+            self._trace(redact_text(text, self.api_key))
+
+    def url(self, path: str) -> str:
+        return f"{self.endpoint}/{path.lstrip('/')}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict | None = None,
+        files: Any = None,
+        content: Any = None,
+        timeout: float | None = None,
+        raw: bool = False,
+    ) -> Any:
+        url = self.url(path)
+        backoff = Backoff(base=self.retry_delay, cap=30.0)
+        attempt = 0
+        while True:
+            attempt += 1
+            self.trace(f"> {method} {url}" + (f" params={params}" if params else ""))
+            if json_body is not None:
+                self.trace(f"> body {json.dumps(json_body)[:500]}")
+            try:
+                response = self.http.request(
+                    method, path.lstrip("/"), json=json_body, params=params, files=files,
+                    content=content, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                )
+            except httpx.TimeoutException as exc:
+                if isinstance(exc, httpx.ConnectTimeout) and attempt <= self.max_retries:
+                    self._wait(backoff.next_delay(), f"connect timeout to {url}")
+                    continue
+                raise OperationTimeout(f"{method} {url} timed out", hint="raise --timeout or check the network") from exc
+            except httpx.TransportError as exc:
+                if attempt <= self.max_retries:
+                    self._wait(backoff.next_delay(), f"{type(exc).__name__} on {url}")
+                    continue
+                raise NetworkError(
+                    f"cannot reach {self.endpoint}: {exc or type(exc).__name__}",
+                    hint="check the endpoint (--endpoint / ATAI_API_ENDPOINT) and your network",
+                ) from exc
+            self.trace(f"< {response.status_code} {response.headers.get('content-type', '')}")
+            if response.status_code in RETRY_STATUSES and attempt <= self.max_retries:
+                delay = parse_retry_after(response.headers.get("retry-after"))
+                self._wait(delay if delay is not None else backoff.next_delay(), f"{response.status_code} from {url}")
+                continue
+            return self._parse(response, url, raw)
+
+    def _wait(self, delay: float, why: str) -> None:
+        self.trace(f"! {why}; retrying in {delay:.2f}s")
+        self._sleep(delay)
+
+    def _parse(self, response: httpx.Response, url: str, raw: bool) -> Any:
+        status = response.status_code
+        if raw and status == 200:
+            return response
+        text = response.text
+        body: Any = None
+        if text:
+            try:
+                body = json.loads(text)
+            except ValueError:
+                body = None
+        if status >= 400:
+            raise_for_status(status, url, body, text)
+        if status == 204 or not text:
+            return None
+        if body is None:
+            kind = response.headers.get("content-type", "unknown type")
+            raise ProtocolError(
+                f"{url} answered {status} with a non-JSON body ({kind})",
+                hint="is the endpoint right? It should be the Lens API base, e.g. https://api.u1.archetypeai.app/v0.5",
+            )
+        self.trace(f"< body {redact_text(text[:500], self.api_key)}")
+        return body
+
+
+__all__ = ["RestClient", "raise_for_status", "error_details", "AtaiError"]

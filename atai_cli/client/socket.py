@@ -1,0 +1,142 @@
+"""One WebSocket session: send an event, get its reply, with timeouts and a proper close.
+
+Fixes the official SDK's socket (lens-api.md 6.2): connect failures are reported at once,
+every receive has a deadline, replies are matched to the request by type (so a stray reply
+can never shift later ones), and close() sends a close frame.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Callable
+
+import websocket
+
+from atai_cli.errors import ApiError, AuthError, NetworkError, NotFoundError, OperationTimeout
+from atai_cli.protocol.redact import redact_text
+
+
+class SocketClosed(NetworkError):
+    """The server closed the WebSocket."""
+
+
+class SessionSocket:
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        trace: Callable[[str], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.api_key = api_key
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self._trace = trace
+        self._ws: websocket.WebSocket | None = None
+
+    def trace(self, text: str) -> None:
+        if self._trace:
+            self._trace(redact_text(text, self.api_key))
+
+    def __enter__(self) -> "SessionSocket":
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None and self._ws.connected
+
+    def connect(self) -> None:
+        self.trace(f"> WS connect {self.url}")
+        try:
+            self._ws = websocket.create_connection(
+                self.url,
+                header=[f"Authorization: Bearer {self.api_key}", "User-Agent: atai"],
+                timeout=self.connect_timeout,
+                enable_multithread=False,
+            )
+        except websocket.WebSocketBadStatusException as exc:
+            status = getattr(exc, "status_code", None)
+            if status in (401, 403):
+                raise AuthError(
+                    f"{status} from {self.url}: the WebSocket handshake was refused",
+                    hint="check ATAI_API_KEY, or run with --api-key",
+                ) from exc
+            if status == 404:
+                raise NotFoundError(f"session not found at {self.url}", hint="list sessions with `atai session list`") from exc
+            raise ApiError(f"WebSocket handshake to {self.url} failed with {status}", status=status) from exc
+        except (OSError, websocket.WebSocketException) as exc:
+            raise NetworkError(f"cannot open the session WebSocket {self.url}: {exc}") from exc
+
+    def close(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            try:
+                ws.close(timeout=1)
+            except Exception:  # closing a dead socket must never mask the real outcome
+                pass
+
+    def request(self, event_type: str, event_data: Any = None, *, timeout: float | None = None) -> dict:
+        """Send one event and return its reply: `<type>.response`, the bare record for
+        session.status, or raise for `{"type": "error"}`."""
+        if self._ws is None:
+            self.connect()
+        assert self._ws is not None
+        message: dict[str, Any] = {"type": event_type}
+        if event_data is not None:
+            message["event_data"] = event_data
+        payload = json.dumps(message)
+        self.trace(f"> WS {payload[:300]}")
+        try:
+            self._ws.send(payload)
+        except (OSError, websocket.WebSocketException) as exc:
+            self.close()
+            raise SocketClosed(f"the session WebSocket dropped while sending {event_type}: {exc}") from exc
+        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        while True:
+            reply = self._receive(event_type, deadline)
+            if reply is None:
+                continue
+            kind = reply.get("type")
+            if kind == f"{event_type}.response":
+                return reply
+            if kind is None and event_type == "session.status" and "session_id" in reply:
+                return reply
+            if kind == "error":
+                text = str(reply.get("message") or reply.get("event_data") or "error")
+                if "unknown session" in text.lower():
+                    raise NotFoundError(f"{text}", hint="the session was destroyed or never existed; see `atai session list`")
+                raise ApiError(f"{event_type} failed: {text}")
+            self.trace(f"< WS skipped unrelated frame of type {kind!r}")
+
+    def _receive(self, event_type: str, deadline: float) -> dict | None:
+        assert self._ws is not None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise OperationTimeout(f"no reply to {event_type} from the session WebSocket")
+        self._ws.settimeout(remaining)
+        try:
+            opcode, data = self._ws.recv_data()
+        except websocket.WebSocketTimeoutException as exc:
+            raise OperationTimeout(f"no reply to {event_type} from the session WebSocket") from exc
+        except (OSError, websocket.WebSocketException) as exc:
+            self.close()
+            raise SocketClosed(f"the session WebSocket dropped while waiting for {event_type}: {exc}") from exc
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            self.close()
+            raise SocketClosed(f"the server closed the session WebSocket during {event_type}")
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        self.trace(f"< WS {redact_text(text[:300], self.api_key)}")
+        try:
+            reply = json.loads(text)
+        except ValueError:
+            self.trace("< WS skipped a non-JSON frame")
+            return None
+        return reply if isinstance(reply, dict) else None

@@ -1,0 +1,48 @@
+"""What both output channels hand back: one OutputEvent per lens output, plus connection status."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+ENVELOPE_PREFIX = "sse.stream."
+STREAM_START = "sse.stream.start"
+STREAM_HEARTBEAT = "sse.stream.heartbeat"
+STREAM_END = "sse.stream.end"
+
+
+@dataclass(slots=True)
+class OutputEvent:
+    channel: str  # "sse" or "read"
+    id: str | None  # the last event ID (SSE spec semantics); None when empty or on the read channel
+    event: str  # SSE event name, or the message type on the read channel
+    type: str | None  # the payload's "type", when the payload is a JSON object that has one
+    data: Any  # the parsed payload; for non-JSON SSE data, the data string itself
+    raw: str | None = None  # SSE data exactly as sent (None on the read channel)
+    ok: bool = True  # False when SSE data was not JSON
+
+    @property
+    def envelope(self) -> bool:
+        return self.type is not None and self.type.startswith(ENVELOPE_PREFIX)
+
+
+@dataclass
+class StreamStatus:
+    """Connection state for the live view and for progress lines on stderr."""
+
+    channel: str
+    state: str = "connecting"  # connecting | connected | reconnecting | ended
+    detail: str = ""
+    retry_at: float | None = None  # monotonic time of the next attempt while reconnecting
+    reconnects: int = 0
+    last_heartbeat: float | None = None
+    last_event_id: str | None = None
+    changed: float = field(default_factory=time.monotonic)
+
+
+StatusCallback = Callable[[StreamStatus], None]
+
+
+def remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else deadline - time.monotonic()

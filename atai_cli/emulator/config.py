@@ -1,0 +1,58 @@
+"""Timings and fault injection. Every field is a CLI flag of `atai emulator` and can be
+changed at run time with POST /_emulator/config (tests use that to make slow cases fast)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class EmulatorConfig:
+    # timings
+    heartbeat_s: float = 5.0  # sse.stream.heartbeat period while idle
+    idle_timeout_s: float = 60.0  # sse.stream.end after this long without output (0 = never)
+    start_delay_s: float = 0.2  # REGISTERED -> RUNNING
+    output_interval_s: float = 0.2  # pacing of file/camera readers' results
+    retention: int = 1000  # output events kept per session for Last-Event-ID replay
+    read_batch: int = 100  # most messages one session.read returns
+    query_delay_s: float = 0.0  # how long model.query "thinks"
+    query_timeout_s: float = 60.0  # model.query gives up after this ("Response timed out for query")
+    # faults
+    drop_every: int = 0  # close every SSE connection after N output events (0 = never)
+    drop_partial: bool = True  # ...leaving half a frame on the wire
+    silence_after: int = 0  # after N output events on a connection, send nothing at all (0 = never)
+    silence_connections: int = 1  # how many connections go silent (0 = every one)
+    fail_count: int = 0  # answer the next N REST requests with fail_status
+    fail_rate: float = 0.0  # answer this share of REST requests with fail_status
+    fail_status: int = 503
+    retry_after: float = -1.0  # Retry-After seconds on injected failures (<0 = no header)
+    delay_s: float = 0.0  # delay every REST response
+    sse_retry_ms: int = -1  # send `retry:` in sse.stream.start (<0 = never, as the real API)
+    fail_sessions: bool = False  # new sessions go FAILED instead of RUNNING
+
+    def update(self, values: dict) -> list[str]:
+        """Apply known fields (coerced to their types); return the unknown names."""
+        known = {f.name: f for f in fields(self)}
+        unknown = []
+        for name, value in values.items():
+            if name not in known:
+                unknown.append(name)
+                continue
+            current = getattr(self, name)
+            if isinstance(current, bool):
+                value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
+            else:
+                value = type(current)(value)
+            setattr(self, name, value)
+        return unknown
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def copy(self) -> "EmulatorConfig":
+        return EmulatorConfig(**asdict(self))
+
+
+HELP = {
+    f.name: (f.metadata.get("help") if f.metadata else None) for f in fields(EmulatorConfig)
+}
