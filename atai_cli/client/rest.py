@@ -49,11 +49,21 @@ def raise_for_status(status: int, url: str, body: Any, text: str = "") -> None:
             hint="check ATAI_API_KEY, or run with --api-key (or `atai login`)",
         )
     if status == 404:
-        raise NotFoundError(f"not found: {message} ({url})")
+        raise NotFoundError(f"{message} ({status} from {url})", hint=_list_hint(url))
     hint = None
     if status >= 500 or status in RETRY_STATUSES:
         hint = "the server is having trouble; try again in a moment"
     raise ApiError(f"{status} from {url}: {message}", hint, status=status, code=code)
+
+
+def _list_hint(url: str) -> str:
+    if "/sessions" in url:
+        return "list sessions with `atai session list`"
+    if "/files" in url:
+        return "list files with `atai files list`"
+    if "/lens" in url:
+        return "list lenses with `atai lens list`"
+    return "check the endpoint (--endpoint / ATAI_API_ENDPOINT)"
 
 
 class RestClient:

@@ -277,6 +277,8 @@ class Emulator:
                     reply = {"type": "error", "message": "Invalid event: not JSON"}
                 else:
                     reply = await self.events.handle(session_id, event, key, endpoint)
+                for n in range(self.state.config.ws_noise):
+                    await websocket.send_text("<html>not json</html>" if n % 2 == 0 else '{"type":"log.info","data":"noise"}')
                 await websocket.send_text(json.dumps(reply))
         except WebSocketDisconnect:
             pass

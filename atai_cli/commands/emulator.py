@@ -1,0 +1,67 @@
+"""atai emulator: run the local Lens API."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from atai_cli.emulator.lenses import DESCRIPTIONS
+
+
+def _lenses_help() -> str:
+    return "\n\n".join(f"[bold]{lens_id}[/]: {text}" for lens_id, text in DESCRIPTIONS.items())
+
+
+def emulator(
+    host: Annotated[str, typer.Option("--host", help="Interface to bind (loopback only by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port; 0 takes any free port.")] = 8765,
+    api_key: Annotated[str | None, typer.Option("--api-key", help="The key clients must send (default: a generated one).")] = None,
+    prefix: Annotated[str, typer.Option("--prefix", help="Path prefix announced in ATAI_API_ENDPOINT (/api and / also work).")] = "/v0.5",
+    heartbeat: Annotated[float, typer.Option("--heartbeat", metavar="S", help="sse.stream.heartbeat period while idle.")] = 5.0,
+    idle_timeout: Annotated[float, typer.Option("--idle-timeout", metavar="S", help="sse.stream.end after S idle seconds (0 = never).")] = 60.0,
+    start_delay: Annotated[float, typer.Option("--start-delay", metavar="S", help="REGISTERED -> RUNNING delay.")] = 0.2,
+    output_interval: Annotated[float, typer.Option("--output-interval", metavar="S", help="Pacing of file and camera results.")] = 0.2,
+    retention: Annotated[int, typer.Option("--retention", metavar="N", help="Output events kept per session for Last-Event-ID replay.")] = 1000,
+    query_delay: Annotated[float, typer.Option("--query-delay", metavar="S", help="How long model.query takes.")] = 0.0,
+    query_timeout: Annotated[float, typer.Option("--query-timeout", metavar="S", help="model.query gives up after S (real API ~60).")] = 60.0,
+    drop_every: Annotated[int, typer.Option("--drop-every", metavar="N", help="Fault: close SSE connections every N events.")] = 0,
+    silence_after: Annotated[int, typer.Option("--silence-after", metavar="N", help="Fault: the first SSE connection goes silent after N events.")] = 0,
+    fail_rate: Annotated[float, typer.Option("--fail-rate", metavar="P", help="Fault: answer this share of requests with --fail-status.")] = 0.0,
+    fail_status: Annotated[int, typer.Option("--fail-status", help="Fault: the status injected failures use (503, 429...).")] = 503,
+    delay: Annotated[float, typer.Option("--delay", metavar="S", help="Fault: delay every REST response.")] = 0.0,
+    sse_retry_ms: Annotated[int, typer.Option("--sse-retry-ms", metavar="MS", help="Send `retry:` with sse.stream.start (-1 = never, like the real API).")] = -1,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+) -> None:
+    """Run a local Lens API (REST, WebSocket and SSE on one port) for offline use and tests.
+
+    Prints ATAI_API_ENDPOINT=... and ATAI_API_KEY=... on stdout before serving, so
+    `eval "$(atai emulator --port 0 | head -n 2)"` style scripts can pick them up.
+    Timings and faults can also be changed at run time: POST /_emulator/config.
+    """
+    from atai_cli.emulator.config import EmulatorConfig
+    from atai_cli.emulator.server import EmulatorServer
+
+    config = EmulatorConfig(
+        heartbeat_s=heartbeat, idle_timeout_s=idle_timeout, start_delay_s=start_delay,
+        output_interval_s=output_interval, retention=retention, query_delay_s=query_delay,
+        query_timeout_s=query_timeout, drop_every=drop_every, silence_after=silence_after,
+        fail_rate=fail_rate, fail_status=fail_status, delay_s=delay, sse_retry_ms=sse_retry_ms,
+    )
+    try:
+        server = EmulatorServer(host=host, port=port, api_key=api_key, config=config, prefix=prefix, log_level=log_level)
+    except OSError as exc:
+        from atai_cli.errors import UsageError
+
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="pick another --port, or --port 0") from exc
+    sys.stdout.write(f"ATAI_API_ENDPOINT={server.endpoint}\nATAI_API_KEY={server.api_key}\n")
+    sys.stdout.flush()
+    sys.stderr.write(f"atai emulator listening on {server.endpoint} (Ctrl-C to stop)\n")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+emulator.__doc__ = (emulator.__doc__ or "") + "\n\nBuilt-in lenses:\n\n" + _lenses_help()
