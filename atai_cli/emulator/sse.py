@@ -46,6 +46,8 @@ async def stream(state: EmulatorState, session: Session, cursor: int) -> AsyncIt
             {"type": "sse.stream.start", "event_data": {"session_id": session.session_id, "reader_id": reader_id}},
             config.sse_retry_ms,
         )
+        if config.sse_garbage:
+            yield b"event: message\ndata: <html>this is not JSON</html>\n\n"
         while True:
             limit = BATCH
             if config.drop_every:

@@ -1,0 +1,148 @@
+"""Shared fixtures: one emulator on a free loopback port for the whole run, reset per test,
+and helpers that run the real CLI against it (in-process or as a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from atai_cli.app import app
+from atai_cli.client.api import LensApi
+from atai_cli.emulator.config import EmulatorConfig
+from atai_cli.emulator.server import EmulatorServer
+
+# Fast timings so slow scenarios (heartbeats, idle ends, start-up) take milliseconds.
+FAST = dict(heartbeat_s=0.2, idle_timeout_s=30.0, start_delay_s=0.05, output_interval_s=0.01, query_timeout_s=2.0)
+SAMPLE_CSV = Path(__file__).resolve().parents[1] / "atai_cli" / "data" / "sample.csv"
+
+
+class Emu:
+    """The running emulator plus helpers for tests."""
+
+    def __init__(self, server: EmulatorServer) -> None:
+        self.server = server
+        self.endpoint = server.endpoint
+        self.api_key = server.api_key
+        self.admin = httpx.Client(base_url=f"http://127.0.0.1:{server.port}", headers={"Authorization": f"Bearer {server.api_key}"})
+
+    def configure(self, **values) -> dict:
+        response = self.admin.post("/_emulator/config", json=values)
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self) -> None:
+        self.admin.post("/_emulator/reset").raise_for_status()
+
+    def api(self, **kwargs) -> LensApi:
+        kwargs.setdefault("retry_delay", 0.01)
+        kwargs.setdefault("reconnect_delay", 0.01)
+        return LensApi(self.endpoint, self.api_key, **kwargs)
+
+    def session(self, session_id: str):
+        return self.server.state.sessions[session_id]
+
+    def wait_for_reader(self, session_id: str, timeout: float = 10.0) -> None:
+        """Block until an SSE reader is connected to the session (outputs are live-only)."""
+        deadline = time.monotonic() + timeout
+        while not self.session(session_id).readers:
+            if time.monotonic() > deadline:
+                raise AssertionError("no SSE reader connected")
+            time.sleep(0.01)
+
+    def wait_for(self, predicate, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError("condition not met in time")
+            time.sleep(0.01)
+
+    def running_session(self, lens_id: str) -> str:
+        with self.api() as api:
+            session_id = api.create_session(lens_id)["session_id"]
+            api.wait_running(session_id, 10)
+        return session_id
+
+    def upload(self, name: str, content: bytes) -> str:
+        response = self.admin.post("/v0.5/files", files={"file": (name, content, "text/csv")})
+        response.raise_for_status()
+        return response.json()["file_id"]
+
+    def set_input_later(self, session_id: str, event: dict, *, wait_reader: bool = True) -> threading.Thread:
+        """Set the input stream from another thread once the tail is listening."""
+
+        def run() -> None:
+            if wait_reader:
+                self.wait_for_reader(session_id)
+            with self.api() as api:
+                api.session_event(session_id, "input_stream.set", event)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
+
+
+@pytest.fixture(scope="session")
+def emu_server():
+    server = EmulatorServer(config=EmulatorConfig(**FAST)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emu(emu_server, tmp_path, monkeypatch) -> Emu:
+    helper = Emu(emu_server)
+    helper.reset()
+    monkeypatch.setenv("ATAI_API_ENDPOINT", helper.endpoint)
+    monkeypatch.setenv("ATAI_API_KEY", helper.api_key)
+    monkeypatch.setenv("ATAI_RETRY_DELAY", "0.01")
+    monkeypatch.setenv("ATAI_RECONNECT_DELAY", "0.01")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("ATAI_PROFILE", raising=False)
+    yield helper
+    helper.admin.close()
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def lines(self) -> list[str]:
+        return [line for line in self.stdout.splitlines() if line]
+
+
+@pytest.fixture
+def cli():
+    """Run atai in-process, like a user would, with stdout and stderr kept apart."""
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None) -> Result:
+        result = runner.invoke(app, list(args), input=input, prog_name="atai")
+        return Result(result.exit_code, result.stdout, result.stderr)
+
+    return run
+
+
+def subprocess_env(emu: Emu, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATAI_")}
+    env.update(ATAI_API_ENDPOINT=emu.endpoint, ATAI_API_KEY=emu.api_key, ATAI_RETRY_DELAY="0.01",
+               ATAI_RECONNECT_DELAY="0.01", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def atai_process(emu: Emu, *args: str, **popen) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "atai_cli", *args], env=subprocess_env(emu, XDG_CONFIG_HOME=os.environ["XDG_CONFIG_HOME"]),
+        stdout=popen.pop("stdout", subprocess.PIPE), stderr=popen.pop("stderr", subprocess.PIPE), text=True, **popen,
+    )
