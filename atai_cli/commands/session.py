@@ -42,7 +42,8 @@ def session_create(
                         spin.update(f"{session_id} is {short_status(rec['session_status'])}…")
                 record = api.wait_running(session_id, timeout, on_poll=show)
         except AtaiError as exc:
-            exc.hint = exc.hint or f"the session still exists: `atai session destroy {session_id}`"
+            exc.hint = (f"the session still exists: watch it with `atai session status {session_id}`"
+                        f" or remove it with `atai session destroy {session_id}`")
             raise
     if quiet:
         out.text(session_id)
