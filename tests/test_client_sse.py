@@ -155,7 +155,19 @@ def test_sends_resume_headers(emu):
     assert "Last-Event-ID" not in SseFollower(None, "http://x")._headers()
 
 
-def test_duplicate_ids_are_suppressed():
+def test_duplicate_ids_after_a_reconnect_are_suppressed():
     follower = SseFollower(None, "http://x")
-    assert follower._seen("1") is False
-    assert follower._seen("1") is True
+    assert [follower._seen(i) for i in ("1", "2")] == [False, False]
+    follower._replay_guard = set(follower._recent_ids)  # what a reconnect does
+    assert [follower._seen(i) for i in ("1", "2", "3")] == [True, True, False]
+
+
+def test_a_server_that_ignores_last_event_id_prints_nothing_twice(emu):
+    session_id = start(emu)
+    # the first connection goes silent after 3 events; the next one replays from the start
+    emu.configure(silence_after=3, silence_connections=1, ignore_last_event_id=True, idle_timeout_s=0.5)
+    emu.set_input_later(session_id, CSV_INPUT)
+    follower = follow(emu, session_id, liveness=0.4)
+    events = collect(follower)
+    assert [e.id for e in results(events)] == ["1", "2", "3", "4", "5", "6"]
+    assert follower.status.reconnects == 1

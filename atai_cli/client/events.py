@@ -11,19 +11,29 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
-@dataclass(frozen=True, slots=True)
 class ServerSentEvent:
-    data: str
-    event: str = "message"
-    # The source's last event ID string at dispatch: set by `id:`, kept across later events.
-    last_event_id: str = ""
-    # Whether this block carried an `id:` field of its own (used for duplicate suppression).
-    has_id: bool = False
+    """One dispatched event. A plain slotted class: created once per event on the hot path."""
+
+    __slots__ = ("data", "event", "last_event_id", "has_id")
+
+    def __init__(self, data: str, event: str = "message", last_event_id: str = "", has_id: bool = False) -> None:
+        self.data = data
+        self.event = event
+        # The source's last event ID string at dispatch: set by `id:`, kept across later events.
+        self.last_event_id = last_event_id
+        # Whether this block carried an `id:` field of its own (used for duplicate suppression).
+        self.has_id = has_id
+
+    def __repr__(self) -> str:
+        return f"ServerSentEvent({self.data!r}, {self.event!r}, {self.last_event_id!r}, {self.has_id!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ServerSentEvent) and (self.data, self.event, self.last_event_id, self.has_id) == (
+            other.data, other.event, other.last_event_id, other.has_id)
 
 
 class EventStreamDecoder:
@@ -78,24 +88,28 @@ class EventStreamDecoder:
         return self._process(lines) if lines else []
 
     def _process(self, lines: list[str]) -> list[ServerSentEvent]:
+        # The hot path of every stream: buffers live in locals and are written back once.
         events: list[ServerSentEvent] = []
+        append_event = events.append
         data = self._data
+        event_type = self._event
+        id_buffer = self._id_buffer
+        last_id = self.last_event_id
+        own_id = self._id_in_block
         for line in lines:
             if not line:
-                self.last_event_id = self._id_buffer
+                last_id = id_buffer
                 if data:
-                    events.append(ServerSentEvent(
-                        "\n".join(data), self._event or "message", self.last_event_id, self._id_in_block,
-                    ))
-                    data = self._data = []
-                self._event = ""
-                self._id_in_block = False
+                    append_event(ServerSentEvent("\n".join(data), event_type or "message", last_id, own_id))
+                    data = []
+                event_type = ""
+                own_id = False
                 continue
-            if line.startswith("data:"):
-                value = line[5:]
-                data.append(value[1:] if value[:1] == " " else value)
+            first = line[0]
+            if first == "d" and line.startswith("data:"):
+                data.append(line[6:] if line[5:6] == " " else line[5:])
                 continue
-            if line[0] == ":":
+            if first == ":":
                 self.comments += 1
                 continue
             name, sep, value = line.partition(":")
@@ -104,14 +118,19 @@ class EventStreamDecoder:
             if name == "data":  # "data" with no colon: an empty data line
                 data.append(value)
             elif name == "event":
-                self._event = value
+                event_type = value
             elif name == "id":
                 if "\0" not in value:
-                    self._id_buffer = value
-                    self._id_in_block = True
+                    id_buffer = value
+                    own_id = True
             elif name == "retry":
                 if value and value.isascii() and value.isdigit():
                     self.retry = int(value)
+        self._data = data
+        self._event = event_type
+        self._id_buffer = id_buffer
+        self.last_event_id = last_id
+        self._id_in_block = own_id
         return events
 
     def close(self) -> None:

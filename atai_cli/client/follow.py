@@ -34,11 +34,12 @@ def open_follower(
     deadline: float | None = None,
     on_status: StatusCallback | None = None,
     on_open: Any = None,
+    before_wait: Any = None,
 ):
     session_id = record["session_id"]
     if channel == "sse":
-        return api.follow_sse(session_id, since=since, liveness=liveness, deadline=deadline, on_status=on_status, on_open=on_open)
+        return api.follow_sse(session_id, since=since, liveness=liveness, deadline=deadline, on_status=on_status, on_open=on_open, before_wait=before_wait)
     endpoint = record.get("session_endpoint")
     if not endpoint:
         raise ProtocolError(f"session {session_id}: the record has no session_endpoint for session.read")
-    return api.follow_mailbox(endpoint, client_id, deadline=deadline, on_status=on_status)
+    return api.follow_mailbox(endpoint, client_id, deadline=deadline, on_status=on_status, before_wait=before_wait)

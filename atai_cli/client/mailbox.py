@@ -27,6 +27,7 @@ class MailboxFollower:
         reconnect_delay: float = 1.0,
         deadline: float | None = None,
         on_status: StatusCallback | None = None,
+        before_wait=None,
     ) -> None:
         self.open_socket = open_socket
         self.client_id = client_id
@@ -37,6 +38,7 @@ class MailboxFollower:
         self.status = StreamStatus(channel="read")
         self._on_status = on_status
         self.end_reason = ""
+        self._before_wait = before_wait
         self._socket: SessionSocket | None = None
 
     def _set(self, state: str, detail: str = "", retry_at: float | None = None) -> None:
@@ -92,6 +94,8 @@ class MailboxFollower:
                         kind = message.get("type") if isinstance(message, dict) else None
                         yield OutputEvent("read", None, kind or "message", kind, message)
                     interval = self.min_interval
+                    if self._before_wait is not None:
+                        self._before_wait()
                     continue  # drain a backlog without sleeping
                 self._sleep(interval)
                 interval = min(self.max_interval, interval * 2)

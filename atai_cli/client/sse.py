@@ -25,6 +25,18 @@ from atai_cli.client.stream import (
 from atai_cli.errors import NotFoundError, OperationTimeout, ProtocolError
 
 DEDUP_WINDOW = 4096
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def parse_json(text: str):
+    """json.loads without its per-call overhead on the hot path; raises ValueError likewise."""
+    try:
+        value, end = _raw_decode(text)
+    except ValueError:
+        return json.loads(text)  # leading whitespace and friends: let the full parser decide
+    if end != len(text) and text[end:].strip():
+        raise ValueError("extra data after the JSON document")
+    return value
 
 
 class SseFollower:
@@ -42,6 +54,7 @@ class SseFollower:
         deadline: float | None = None,
         on_status: StatusCallback | None = None,
         on_open: "callable | None" = None,
+        before_wait: "callable | None" = None,
         trace=None,
     ) -> None:
         self.http = http
@@ -57,8 +70,11 @@ class SseFollower:
         self._on_status = on_status
         self._on_open = on_open
         self._trace = trace
-        self._seen_ids: set[str] = set()
-        self._seen_order: deque[str] = deque()
+        # Ids already handed out. Only a reconnect can bring one back (a server replaying more
+        # than asked), so membership is checked only until the first new id after a reconnect.
+        self._recent_ids: deque[str] = deque(maxlen=DEDUP_WINDOW)
+        self._replay_guard: set[str] | None = None
+        self._before_wait = before_wait
         self.ended = False
         self.end_reason = ""
 
@@ -77,12 +93,12 @@ class SseFollower:
             raise OperationTimeout("--timeout reached before the stream ended")
 
     def _seen(self, event_id: str) -> bool:
-        if event_id in self._seen_ids:
-            return True
-        self._seen_ids.add(event_id)
-        self._seen_order.append(event_id)
-        if len(self._seen_order) > DEDUP_WINDOW:
-            self._seen_ids.discard(self._seen_order.popleft())
+        guard = self._replay_guard
+        if guard is not None:
+            if event_id in guard:
+                return True
+            self._replay_guard = None  # past the replayed part: no more checks needed
+        self._recent_ids.append(event_id)
         return False
 
     # -- the loop -----------------------------------------------------------------------
@@ -92,6 +108,7 @@ class SseFollower:
             self._check_deadline()
             if connections:
                 self.status.reconnects += 1
+                self._replay_guard = set(self._recent_ids) if self._recent_ids else None
             connections += 1
             delay = yield from self._connect_once(first=connections == 1)
             if self.ended:
@@ -146,6 +163,7 @@ class SseFollower:
                     )
                 self._set("connected")
                 decoder = EventStreamDecoder(self.last_event_id)
+                before_wait = self._before_wait
                 for chunk in response.iter_bytes():
                     events = decoder.feed(chunk)
                     if decoder.retry is not None:
@@ -154,7 +172,6 @@ class SseFollower:
                         healthy = True
                         event = self._to_output(sse)
                         self.last_event_id = sse.last_event_id
-                        self.status.last_event_id = sse.last_event_id or None
                         if event is None:
                             continue
                         if event.type == STREAM_HEARTBEAT:
@@ -168,8 +185,11 @@ class SseFollower:
                             self._on_open = None
                     # An id-only block moves the resume point without dispatching an event.
                     self.last_event_id = decoder.last_event_id
+                    self.status.last_event_id = self.last_event_id or None
                     if healthy:
                         self._check_deadline()
+                    if before_wait is not None:
+                        before_wait()  # everything from this read is out before we block again
                 decoder.close()
                 self._set("reconnecting", "stream closed without sse.stream.end")
         except httpx.ReadTimeout:
@@ -188,7 +208,7 @@ class SseFollower:
         if self.api_key and self.api_key in raw:
             raw = raw.replace(self.api_key, "***")
         try:
-            data = json.loads(raw)
+            data = parse_json(raw)
         except ValueError:
             return OutputEvent("sse", sse.last_event_id or None, sse.event, None, raw, raw, ok=False)
         kind = data.get("type") if isinstance(data, dict) else None

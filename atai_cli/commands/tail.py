@@ -52,11 +52,11 @@ def tail(
         from atai_cli.output.live import LiveView
 
         view = LiveView(out.console, session_id, chosen, why)
+    writer = JsonLinesWriter(out.stdout, meta=meta, batched=True)
     follower = open_follower(
         api, record, chosen, since=since, client_id=client_id or st.client_id(), liveness=3 * heartbeat,
-        deadline=deadline, on_status=view.on_status if view else None,
+        deadline=deadline, on_status=view.on_status if view else None, before_wait=writer.flush,
     )
-    writer = JsonLinesWriter(out.stdout, meta=meta)
     wanted = set(types or [])
     printed = 0
     try:
@@ -75,15 +75,25 @@ def tail(
                 if max_events and printed >= max_events:
                     break
     except KeyboardInterrupt:
+        _flush_quietly(writer)
         raise Interrupted("interrupted", hint=_resume_hint(session_id, chosen, follower)) from None
     except OperationTimeout as exc:
+        _flush_quietly(writer)
         exc.message = f"--timeout {timeout:g}s reached after {printed} events; the stream had not ended"
         exc.hint = _resume_hint(session_id, chosen, follower)
         raise
+    writer.flush()
     if max_events and printed >= max_events:
         out.info(f"stopped after {printed} events (--max-events)")
     else:
         out.info(f"stream ended after {printed} events: {getattr(follower, 'end_reason', '') or 'done'}")
+
+
+def _flush_quietly(writer) -> None:
+    try:
+        writer.flush()
+    except (BrokenPipeError, ValueError):
+        pass
 
 
 def _resume_hint(session_id: str, channel: str, follower) -> str:

@@ -239,6 +239,8 @@ class Emulator:
         if session.destroyed:
             return errors(404, "session_not_found", f"Session {session.session_id} was destroyed")
         cursor = sse.start_cursor(session, request.headers.get("last-event-id"))
+        if self.state.config.ignore_last_event_id and request.headers.get("last-event-id"):
+            cursor = 0
         return StreamingResponse(
             sse.stream(self.state, session, cursor),
             media_type="text/event-stream",
@@ -333,6 +335,13 @@ class Emulator:
                 return errors(400, "unknown_setting", f"Unknown emulator settings: {', '.join(unknown)}")
         return JSONResponse(self.state.config.as_dict())
 
+    async def admin_session(self, request: Request) -> Response:
+        session = self.session_or_404(request.path_params["session_id"])
+        return JSONResponse({
+            "session_id": session.session_id, "status": session.status, "sse_readers": len(session.readers),
+            "num_outputs": session.num_outputs, "mailbox_size": len(session.mail), "last_event_id": session.outputs.last_id,
+        })
+
     async def admin_reset(self, request: Request) -> Response:
         self.state.reset()
         return JSONResponse(self.state.config.as_dict())
@@ -366,6 +375,7 @@ class Emulator:
         routes = [
             Route("/_emulator/config", self.route(self.admin_config), methods=["GET", "POST"]),
             Route("/_emulator/reset", self.route(self.admin_reset), methods=["POST"]),
+            Route("/_emulator/sessions/{session_id}", self.route(self.admin_session)),
             *[Mount(prefix, routes=self.api_routes()) for prefix in PREFIXES],
             *self.api_routes(),
         ]

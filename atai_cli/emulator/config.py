@@ -28,6 +28,7 @@ class EmulatorConfig:
     retry_after: float = -1.0  # Retry-After seconds on injected failures (<0 = no header)
     delay_s: float = 0.0  # delay every REST response
     ws_noise: int = 0  # send N junk frames (non-JSON, unrelated type) before each WebSocket reply
+    ignore_last_event_id: bool = False  # replay everything retained on every connection
     sse_garbage: bool = False  # send a frame whose data is not JSON right after sse.stream.start
     sse_retry_ms: int = -1  # send `retry:` in sse.stream.start (<0 = never, as the real API)
     fail_sessions: bool = False  # new sessions go FAILED instead of RUNNING

@@ -135,7 +135,10 @@ class SessionEvents:
                 return valid("input_stream.set", ["stream_config.rtsp_url must be an rtsp:// URL"])
             coroutine = producers.run_frames(session, self.state.config, str(url), None)
         elif kind == "synthetic_reader":
-            coroutine = producers.run_synthetic(session, int(config.get("count", 1000)), int(config.get("payload_bytes", 64)))
+            coroutine = producers.run_synthetic(
+                session, int(config.get("count", 1000)), int(config.get("payload_bytes", 64)),
+                float(config.get("rate_hz", 0)), bool(config.get("end", False)),
+            )
         elif kind == "sensor_streamer":
             coroutine = None  # data arrives with session.update
         else:

@@ -73,7 +73,7 @@ async def stream(state: EmulatorState, session: Session, cursor: int) -> AsyncIt
                 await asyncio.sleep(3600)  # say nothing, not even heartbeats, until the client gives up
                 return
             now = time.monotonic()
-            if session.destroyed:
+            if session.destroyed or session.input_done:
                 yield envelope({"type": "sse.stream.end"})
                 return
             if config.idle_timeout_s > 0 and now - last_output >= config.idle_timeout_s:

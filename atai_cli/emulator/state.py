@@ -99,6 +99,7 @@ class Session:
     read_cursors: dict[str, int] = field(default_factory=dict)
     outputs: OutputLog = None  # type: ignore[assignment]
     progress: asyncio.Event = field(default_factory=asyncio.Event)
+    input_done: bool = False  # a finite emulator-only input asked for the stream to end
 
     def __post_init__(self) -> None:
         self.outputs = OutputLog(self.retention)
