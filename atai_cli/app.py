@@ -72,7 +72,7 @@ def _global(
 
 
 def _register() -> None:
-    from atai_cli.commands import emulator, files, lens, query, read, session, stream, tail
+    from atai_cli.commands import emulator, files, lens, query, read, run, session, stream, tail
 
     app.add_typer(lens.app, name="lens")
     app.add_typer(session.app, name="session")
@@ -81,6 +81,7 @@ def _register() -> None:
     app.command("query")(query.query)
     app.command("read")(read.read)
     app.command("tail")(tail.tail)
+    app.command("run")(run.run)
     app.command("emulator")(emulator.emulator)
 
 

@@ -343,6 +343,9 @@ class Emulator:
         })
 
     async def admin_reset(self, request: Request) -> Response:
+        """Back to the start-up config, with every session destroyed (test isolation)."""
+        for session in self.state.sessions.values():
+            destroy_session(session)
         self.state.reset()
         return JSONResponse(self.state.config.as_dict())
 
