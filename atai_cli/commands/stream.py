@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
-from typing import Annotated
+import sys
+from pathlib import Path
+from typing import Annotated, Iterable, Iterator
 
 import typer
 
 from atai_cli.commands._common import ConfigJsonOpt, JsonOpt, SetOpt, check_valid, parse_json_object, parse_set, state
-from atai_cli.errors import UsageError
+from atai_cli.errors import AtaiError, UsageError
 from atai_cli.protocol.channels import DEFAULT_SSE_WRITER
 
 app = typer.Typer(help="Input and output streams of a session.", no_args_is_help=True)
@@ -97,3 +102,114 @@ def stream_output(
         out.json(reply.get("event_data"))
     else:
         out.success(f"{stream_type} attached to {session_id}")
+
+
+def jsonl_windows(lines: Iterable[str]) -> Iterator[dict]:
+    """One data event per JSON line: a full event ({"type": "data.*", "event_data": ...}) is sent
+    as is, anything else is wrapped as data.json."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            raise UsageError(f"line {number} is not JSON: {exc}") from exc
+        if isinstance(value, dict) and str(value.get("type", "")).startswith("data.") and "event_data" in value:
+            yield value
+        else:
+            yield {"type": "data.json", "event_data": value}
+
+
+def csv_windows(lines: Iterable[str], window: int, sensor_id: str) -> Iterator[dict]:
+    """CSV rows grouped into windows of `window` rows, sent channel-first as the time-series
+    lenses expect: {"sensor_data": [[ch1...], [ch2...]], "sensor_metadata": {...}}."""
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if not header:
+        raise UsageError("the CSV is empty")
+    time_index = next((i for i, name in enumerate(header) if "time" in name.lower()), None)
+    channels = [i for i in range(len(header)) if i != time_index]
+    rows: list[list[str]] = []
+
+    def flush() -> dict:
+        data = []
+        for column in channels:
+            values = []
+            for number, row in enumerate(rows):
+                try:
+                    values.append(float(row[column]))
+                except (ValueError, IndexError) as exc:
+                    raise UsageError(f"CSV column {header[column]!r} has a non-numeric value: {row}") from exc
+            data.append(values)
+        stamp = rows[0][time_index] if time_index is not None else None
+        try:
+            stamp = float(stamp) if stamp is not None else None
+        except ValueError:
+            pass
+        return {"type": "data.json", "event_data": {
+            "sensor_data": data, "sensor_metadata": {"sensor_timestamp": stamp, "sensor_id": sensor_id},
+        }}
+
+    for row in reader:
+        if not row:
+            continue
+        rows.append(row)
+        if len(rows) == window:
+            yield flush()
+            rows = []
+    if rows:
+        yield flush()
+
+
+@app.command("push")
+def stream_push(
+    ctx: typer.Context,
+    session_id: str,
+    source: Annotated[str, typer.Argument(metavar="FILE|-", help="JSON lines or CSV; - reads stdin.")],
+    fmt: Annotated[str, typer.Option("--format", help="auto (by extension; stdin is jsonl), jsonl or csv.")] = "auto",
+    rate: Annotated[float, typer.Option("--rate", min=0.001, help="Windows per second (the runner drops what overflows).")] = 1.0,
+    window: Annotated[int, typer.Option("--window", min=1, help="CSV rows per window.")] = 10,
+    sensor_id: Annotated[str, typer.Option("--sensor-id", help="sensor_metadata.sensor_id for CSV windows.")] = "atai",
+    skip: Annotated[int, typer.Option("--skip", min=0, help="Skip the first N windows (to resume a push).")] = 0,
+    json_: JsonOpt = False,
+) -> None:
+    """Stream sensor data into a session: each window becomes a session.update, paced by --rate."""
+    from itertools import islice
+
+    from atai_cli.client.push import Pacer, push_windows
+
+    if fmt not in ("auto", "jsonl", "csv"):
+        raise UsageError(f"--format must be auto, jsonl or csv, got {fmt!r}")
+    if source == "-":
+        handle = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8") if hasattr(sys.stdin, "buffer") else sys.stdin
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise UsageError(f"no such file: {source}")
+        handle = path.open(encoding="utf-8", newline="")
+        if fmt == "auto":
+            fmt = "csv" if path.suffix.lower() in (".csv", ".tsv") else "jsonl"
+    windows = csv_windows(handle, window, sensor_id) if fmt == "csv" else jsonl_windows(handle)
+    st = state(ctx)
+    out = st.output(json_)
+    sent = 0
+    try:
+        with st.api(out).socket_for(session_id) as sock, out.spinner(f"pushing to {session_id}") as spin:
+            def progress(count: int) -> None:
+                nonlocal sent
+                sent = count
+                if spin is not None:
+                    spin.update(f"pushing to {session_id}: {skip + count} windows sent")
+
+            push_windows(sock, islice(windows, skip, None), Pacer(rate), on_sent=progress)
+    except AtaiError as exc:
+        if sent:
+            exc.hint = f"{skip + sent} windows were sent; resume with --skip {skip + sent}"
+        raise
+    finally:
+        if handle is not sys.stdin:
+            handle.close()
+    if json_:
+        out.json({"session_id": session_id, "sent": sent, "skipped": skip})
+    else:
+        out.success(f"sent {sent} windows to {session_id}")
