@@ -72,7 +72,7 @@ def _global(
 
 
 def _register() -> None:
-    from atai_cli.commands import emulator, files, lens, query, read, run, session, stream, tail
+    from atai_cli.commands import config, emulator, files, lens, query, read, run, session, stream, tail
 
     app.add_typer(lens.app, name="lens")
     app.add_typer(session.app, name="session")
@@ -83,6 +83,10 @@ def _register() -> None:
     app.command("tail")(tail.tail)
     app.command("run")(run.run)
     app.command("emulator")(emulator.emulator)
+    app.command("login")(config.login)
+    app.command("logout")(config.logout)
+    app.add_typer(config.app, name="config")
+    app.command("doctor")(config.doctor)
 
 
 _register()
