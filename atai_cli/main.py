@@ -48,9 +48,17 @@ def silence_stdout() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:
+        # Answered before Typer is imported: `atai --version` is what scripts and shells
+        # call most, and Typer alone costs more than a bare interpreter start.
+        from atai_cli import __version__
+
+        sys.stdout.write(f"atai {__version__}\n")
+        return
     from atai_cli.app import app
 
-    app(args=list(argv) if argv is not None else None, prog_name="atai")
+    app(args=args, prog_name="atai")
 
 
 __all__ = ["main", "report", "Interrupted"]

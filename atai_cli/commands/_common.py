@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from atai_cli.commands import _complete
 from atai_cli.context import AppState
 from atai_cli.errors import ApiError, NotFoundError, UsageError
 
@@ -17,6 +18,8 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", metavar="KEY=VALUE", help="Set one field (repeatable); VALUE is parsed as JSON when it parses."),
 ]
+SessionIdArg = Annotated[str, typer.Argument(metavar="SESSION_ID", help="A session id (lsn-...).", autocompletion=_complete.session_ids)]
+LensIdArg = Annotated[str, typer.Argument(metavar="LENS_ID", help="A lens id (lns-...).", autocompletion=_complete.lens_ids)]
 ConfigJsonOpt = Annotated[str | None, typer.Option("--config-json", metavar="JSON", help="A JSON object merged into the config.")]
 
 

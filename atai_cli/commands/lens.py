@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from atai_cli.commands._common import JsonOpt, load_document, state
+from atai_cli.commands._common import LensIdArg, JsonOpt, load_document, state
 from atai_cli.protocol.channels import output_channel
 
 app = typer.Typer(help="Lenses: list and inspect them, register your own.", no_args_is_help=True)
@@ -32,7 +32,7 @@ def lens_list(ctx: typer.Context, json_: JsonOpt = False) -> None:
 
 
 @app.command("show")
-def lens_show(ctx: typer.Context, lens_id: str, json_: JsonOpt = False) -> None:
+def lens_show(ctx: typer.Context, lens_id: LensIdArg, json_: JsonOpt = False) -> None:
     """Show one lens, and which output channel it uses (sse or read) and why."""
     st = state(ctx)
     out = st.output(json_)
@@ -61,7 +61,7 @@ def lens_register(
 
 
 @app.command("clone")
-def lens_clone(ctx: typer.Context, lens_id: str, quiet: QuietOpt = False, json_: JsonOpt = False) -> None:
+def lens_clone(ctx: typer.Context, lens_id: LensIdArg, quiet: QuietOpt = False, json_: JsonOpt = False) -> None:
     """Clone a lens into one you can modify."""
     st = state(ctx)
     out = st.output(json_)
@@ -71,7 +71,7 @@ def lens_clone(ctx: typer.Context, lens_id: str, quiet: QuietOpt = False, json_:
 @app.command("modify")
 def lens_modify(
     ctx: typer.Context,
-    lens_id: str,
+    lens_id: LensIdArg,
     file: Annotated[str, typer.Argument(help="Changes as YAML or JSON; - reads stdin.")],
     json_: JsonOpt = False,
 ) -> None:
@@ -86,7 +86,7 @@ def lens_modify(
 
 
 @app.command("delete")
-def lens_delete(ctx: typer.Context, lens_id: str, json_: JsonOpt = False) -> None:
+def lens_delete(ctx: typer.Context, lens_id: LensIdArg, json_: JsonOpt = False) -> None:
     """Delete a lens you registered or cloned."""
     st = state(ctx)
     out = st.output(json_)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from atai_cli.commands._common import JsonOpt, require_file, state
+from atai_cli.commands._common import SessionIdArg, JsonOpt, require_file, state
 from atai_cli.errors import ProtocolError
 
 TEMPLATES = {"image_qa": "image_qa_template_task", "image_bbox": "image_bbox_template_task"}
@@ -27,7 +27,7 @@ def answer_text(reply: dict) -> str:
 
 def query(
     ctx: typer.Context,
-    session_id: str,
+    session_id: SessionIdArg,
     image: Annotated[Path, typer.Option("--image", help="The image to ask about (JPEG/PNG).")],
     focus: Annotated[str | None, typer.Option("--focus", help="What to focus on, e.g. 'people, vehicles'.")] = None,
     instruction: Annotated[str | None, typer.Option("--instruction", help="The question or instruction.")] = None,

@@ -6,13 +6,13 @@ from typing import Annotated
 
 import typer
 
-from atai_cli.commands._common import JsonOpt, state
+from atai_cli.commands._common import SessionIdArg, JsonOpt, state
 from atai_cli.output.stream import JsonLinesWriter
 
 
 def read(
     ctx: typer.Context,
-    session_id: str,
+    session_id: SessionIdArg,
     client_id: Annotated[str | None, typer.Option("--client-id", help="Mailbox cursor id; default: one kept per profile, so reads never replay.")] = None,
     json_: JsonOpt = False,
 ) -> None:

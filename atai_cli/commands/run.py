@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from atai_cli.commands._common import JsonOpt, SetOpt, check_valid, parse_set, require_file, state
+from atai_cli.commands._common import LensIdArg, JsonOpt, SetOpt, check_valid, parse_set, require_file, state
 from atai_cli.commands._follow import (
     EnvelopeOpt, FollowOptions, HeartbeatOpt, MaxEventsOpt, MetaOpt, TimeoutOpt, TypesOpt, follow_output,
 )
@@ -42,7 +42,7 @@ def input_event(csv: Path | None, video: Path | None, rtsp: str | None, file_id:
 
 def run(
     ctx: typer.Context,
-    lens_id: str,
+    lens_id: LensIdArg,
     csv: Annotated[Path | None, typer.Option("--csv", help="A local CSV to upload and read (csv_file_reader).")] = None,
     video: Annotated[Path | None, typer.Option("--video", help="A local video to upload and read (video_file_reader).")] = None,
     rtsp: Annotated[str | None, typer.Option("--rtsp", metavar="URL", help="An rtsp:// camera (rtsp_video_reader).")] = None,

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from atai_cli.commands._common import ConfigJsonOpt, JsonOpt, SetOpt, check_valid, parse_json_object, parse_set, state
+from atai_cli.commands import _complete
+from atai_cli.commands._common import LensIdArg, SessionIdArg, ConfigJsonOpt, JsonOpt, SetOpt, check_valid, parse_json_object, parse_set, state
 from atai_cli.errors import ApiError, AtaiError, UsageError
 from atai_cli.protocol.status import short_status
 
@@ -22,7 +23,7 @@ SUMMARY_FIELDS = (
 @app.command("create")
 def session_create(
     ctx: typer.Context,
-    lens_id: str,
+    lens_id: LensIdArg,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return at once, without waiting for RUNNING.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", metavar="S", min=0, help="How long to wait for RUNNING.")] = 60.0,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only the session id: SID=$(atai session create LENS -q).")] = False,
@@ -68,7 +69,7 @@ def session_list(ctx: typer.Context, json_: JsonOpt = False) -> None:
 
 
 @app.command("status")
-def session_status(ctx: typer.Context, session_id: str, json_: JsonOpt = False) -> None:
+def session_status(ctx: typer.Context, session_id: SessionIdArg, json_: JsonOpt = False) -> None:
     """Show a session's record (session.status); the API key in it is redacted."""
     st = state(ctx)
     out = st.output(json_)
@@ -80,7 +81,7 @@ def session_status(ctx: typer.Context, session_id: str, json_: JsonOpt = False) 
 
 
 @app.command("validate")
-def session_validate(ctx: typer.Context, session_id: str, json_: JsonOpt = False) -> None:
+def session_validate(ctx: typer.Context, session_id: SessionIdArg, json_: JsonOpt = False) -> None:
     """Run session.validate; exits 1 when the session is not valid."""
     st = state(ctx)
     out = st.output(json_)
@@ -98,7 +99,7 @@ def session_validate(ctx: typer.Context, session_id: str, json_: JsonOpt = False
 @app.command("destroy")
 def session_destroy(
     ctx: typer.Context,
-    session_ids: Annotated[list[str], typer.Argument(metavar="SESSION_ID...", help="One or more session ids.")],
+    session_ids: Annotated[list[str], typer.Argument(metavar="SESSION_ID...", help="One or more session ids.", autocompletion=_complete.session_ids)],
     json_: JsonOpt = False,
 ) -> None:
     """Destroy one or more sessions."""
@@ -127,7 +128,7 @@ def session_destroy(
 @app.command("modify")
 def session_modify(
     ctx: typer.Context,
-    session_id: str,
+    session_id: SessionIdArg,
     set_: SetOpt = None,
     config_json: ConfigJsonOpt = None,
     json_: JsonOpt = False,

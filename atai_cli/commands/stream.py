@@ -12,7 +12,7 @@ from typing import Annotated, Iterable, Iterator
 
 import typer
 
-from atai_cli.commands._common import ConfigJsonOpt, JsonOpt, SetOpt, check_valid, parse_json_object, parse_set, state
+from atai_cli.commands._common import SessionIdArg, ConfigJsonOpt, JsonOpt, SetOpt, check_valid, parse_json_object, parse_set, state
 from atai_cli.errors import AtaiError, UsageError
 from atai_cli.protocol.channels import DEFAULT_SSE_WRITER
 
@@ -59,7 +59,7 @@ def build_input_config(
 @app.command("set")
 def stream_set(
     ctx: typer.Context,
-    session_id: str,
+    session_id: SessionIdArg,
     stream_type: Annotated[str, typer.Option("--type", metavar="TYPE", help="csv_file_reader, video_file_reader, jsonl_file_reader, rtsp_video_reader, sensor_streamer...")],
     file_id: Annotated[str | None, typer.Option("--file-id", help="An uploaded file's id (its name).")] = None,
     rtsp_url: Annotated[str | None, typer.Option("--rtsp-url", help="rtsp://... camera URL.")] = None,
@@ -86,7 +86,7 @@ def stream_set(
 @app.command("output")
 def stream_output(
     ctx: typer.Context,
-    session_id: str,
+    session_id: SessionIdArg,
     stream_type: Annotated[str, typer.Option("--type", metavar="TYPE", help="The writer to attach.")] = DEFAULT_SSE_WRITER,
     set_: SetOpt = None,
     config_json: ConfigJsonOpt = None,
@@ -164,7 +164,7 @@ def csv_windows(lines: Iterable[str], window: int, sensor_id: str) -> Iterator[d
 @app.command("push")
 def stream_push(
     ctx: typer.Context,
-    session_id: str,
+    session_id: SessionIdArg,
     source: Annotated[str, typer.Argument(metavar="FILE|-", help="JSON lines or CSV; - reads stdin.")],
     fmt: Annotated[str, typer.Option("--format", help="auto (by extension; stdin is jsonl), jsonl or csv.")] = "auto",
     rate: Annotated[float, typer.Option("--rate", min=0.001, help="Windows per second (the runner drops what overflows).")] = 1.0,

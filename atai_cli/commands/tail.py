@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from atai_cli.commands._common import JsonOpt, state
+from atai_cli.commands._common import SessionIdArg, JsonOpt, state
 from atai_cli.commands._follow import (
     ChannelOpt, EnvelopeOpt, FollowOptions, HeartbeatOpt, MaxEventsOpt, MetaOpt, TimeoutOpt, TypesOpt, follow_output,
 )
@@ -14,7 +14,7 @@ from atai_cli.commands._follow import (
 
 def tail(
     ctx: typer.Context,
-    session_id: str,
+    session_id: SessionIdArg,
     channel: ChannelOpt = "auto",
     json_: JsonOpt = False,
     meta: MetaOpt = False,
