@@ -42,10 +42,9 @@ class MailboxFollower:
         self._socket: SessionSocket | None = None
 
     def _set(self, state: str, detail: str = "", retry_at: float | None = None) -> None:
-        s = self.status
-        s.state, s.detail, s.retry_at, s.changed = state, detail, retry_at, time.monotonic()
+        self.status.update(state, detail, retry_at)
         if self._on_status:
-            self._on_status(s)
+            self._on_status(self.status)
 
     def _sleep(self, seconds: float) -> None:
         left = remaining(self.deadline)

@@ -80,12 +80,11 @@ class SseFollower:
 
     # -- status -------------------------------------------------------------------------
     def _set(self, state: str, detail: str = "", retry_at: float | None = None) -> None:
-        s = self.status
-        s.state, s.detail, s.retry_at, s.changed = state, detail, retry_at, time.monotonic()
+        self.status.update(state, detail, retry_at)
         if self._trace:
             self._trace(f"! sse {state} {detail}".rstrip())
         if self._on_status:
-            self._on_status(s)
+            self._on_status(self.status)
 
     def _check_deadline(self) -> None:
         left = remaining(self.deadline)

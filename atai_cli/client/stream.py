@@ -40,6 +40,9 @@ class StreamStatus:
     last_event_id: str | None = None
     changed: float = field(default_factory=time.monotonic)
 
+    def update(self, state: str, detail: str = "", retry_at: float | None = None) -> None:
+        self.state, self.detail, self.retry_at, self.changed = state, detail, retry_at, time.monotonic()
+
 
 StatusCallback = Callable[[StreamStatus], None]
 

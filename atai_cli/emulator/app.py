@@ -123,32 +123,27 @@ class Emulator:
         inner = dict(inner)
         pipeline = inner.get("model_pipeline") or [{"processor_name": "lens_noop_processor"}]
         inner["model_pipeline"] = [{"processor_config": {}, **step} for step in pipeline if isinstance(step, dict)]
+        return JSONResponse(self.add_lens(name, inner))
+
+    def add_lens(self, name: str, config: dict, id_suffix: str = "") -> dict:
+        """A new, modifiable lens with a registered-style id: lns-<slug>-<8 hex>."""
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:24] or "lens"
         lens = {
-            "lens_id": f"lns-{slug}-{secrets.token_hex(4)}",
+            "lens_id": f"lns-{slug}{id_suffix}-{secrets.token_hex(4)}",
             "lens_name": name,
             "lens_status": "LENS_STATUS_REGISTERED",
             "lens_modifiable": True,
-            "lens_config": inner,
+            "lens_config": config,
         }
         self.state.lenses[lens["lens_id"]] = lens
-        return JSONResponse(lens)
+        return lens
 
     async def lens_clone(self, request: Request) -> Response:
         body = await self.json_body(request)
         source = self.lens_or_404(body.get("lens_id"))
         config = json.loads(json.dumps(source["lens_config"]))
         config["origin_lens_id"] = source["lens_id"]
-        slug = re.sub(r"[^a-z0-9]+", "-", source["lens_name"].lower()).strip("-")[:16] or "lens"
-        lens = {
-            "lens_id": f"lns-{slug}-clone-{secrets.token_hex(4)}",
-            "lens_name": f"{source['lens_name']} (clone)",
-            "lens_status": "LENS_STATUS_REGISTERED",
-            "lens_modifiable": True,
-            "lens_config": config,
-        }
-        self.state.lenses[lens["lens_id"]] = lens
-        return JSONResponse(lens)
+        return JSONResponse(self.add_lens(f"{source['lens_name']} (clone)", config))
 
     async def lens_modify(self, request: Request) -> Response:
         body = await self.json_body(request)
