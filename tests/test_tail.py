@@ -133,6 +133,19 @@ def test_mailbox_lens_on_auto_uses_session_read(cli, emu):
     assert "read channel" in result.stderr
 
 
+def test_mailbox_tail_survives_dropped_websockets(cli, emu):
+    session_id = emu.running_session(MAILBOX_LENS_ID)
+    emu.configure(ws_drop_every=2)
+    with emu.api() as api:
+        for n in range(8):
+            api.session_event(session_id, "session.update", {"type": "data.json", "event_data": {"sensor_data": [[n]]}})
+    emu.configure(read_batch=1)  # one message per read: many reads, many drops
+    result = cli("--debug", "tail", session_id, "--max-events", "8", "--client-id", "dropper")
+    assert result.exit_code == 0, result.stderr
+    assert [json.loads(l)["data"]["channel_means"] for l in result.lines] == [[float(n)] for n in range(8)]
+    assert result.stderr.count("WS connect") >= 4  # it reconnected, with the same client id
+
+
 def test_mailbox_tail_ends_when_the_session_is_destroyed(cli, emu):
     session_id = emu.running_session(MAILBOX_LENS_ID)
 
@@ -160,6 +173,28 @@ def test_forced_channel_and_bad_channel(cli, emu, sse_session):
     result = cli("tail", sse_session, "--channel", "read", "--timeout", "0.3")
     assert result.exit_code == 5 and "read channel (--channel read)" in result.stderr
     assert cli("tail", sse_session, "--channel", "carrier-pigeon").exit_code == 2
+
+
+def test_204_ends_the_tail_without_reconnecting(cli, emu, sse_session):
+    emu.configure(fail_path="consumer", fail_count=1, fail_status=204)
+    result = cli("--debug", "tail", sse_session)
+    assert result.exit_code == 0 and "server ended the stream (204)" in result.stderr
+    assert "sse reconnecting" not in result.stderr
+
+
+@pytest.mark.parametrize("status,code", [(401, 3), (403, 3), (400, 1), (500, 1)])
+def test_consumer_errors_fail_without_reconnecting(cli, emu, sse_session, status, code):
+    emu.configure(fail_path="consumer", fail_count=1, fail_status=status)
+    result = cli("--debug", "tail", sse_session)
+    assert result.exit_code == code, result.stderr
+    assert "sse reconnecting" not in result.stderr
+
+
+def test_consumer_429_is_retried(cli, emu, sse_session):
+    emu.configure(fail_path="consumer", fail_count=2, fail_status=429, retry_after=0.01)
+    emu.set_input_later(sse_session, CSV_INPUT)
+    result = cli("tail", sse_session)
+    assert result.exit_code == 0 and len(result.lines) == 6
 
 
 def test_unknown_session_exits_4(cli, emu):

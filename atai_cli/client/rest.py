@@ -122,6 +122,7 @@ class RestClient:
         while True:
             attempt += 1
             self.trace(f"> {method} {url}" + (f" params={params}" if params else ""))
+            self.trace("> Authorization: Bearer ***")
             if json_body is not None:
                 self.trace(f"> body {json.dumps(json_body)[:500]}")
             try:

@@ -54,7 +54,7 @@ class SessionSocket:
         return self._ws is not None and self._ws.connected
 
     def connect(self) -> None:
-        self.trace(f"> WS connect {self.url}")
+        self.trace(f"> WS connect {self.url} (Authorization: Bearer ***)")
         try:
             self._ws = websocket.create_connection(
                 self.url,

@@ -260,6 +260,7 @@ class Emulator:
         await websocket.accept(subprotocol="event-protocol-v1" if "event-protocol-v1" in offered else None)
         session.num_active_connections += 1
         endpoint = self.session_endpoint(websocket.scope, session_id)
+        replies = 0
         try:
             while True:
                 message = await websocket.receive()
@@ -277,6 +278,11 @@ class Emulator:
                 for n in range(self.state.config.ws_noise):
                     await websocket.send_text("<html>not json</html>" if n % 2 == 0 else '{"type":"log.info","data":"noise"}')
                 await websocket.send_text(json.dumps(reply))
+                replies += 1
+                drop_every = self.state.config.ws_drop_every
+                if drop_every and replies % drop_every == 0:
+                    await websocket.close(code=1011, reason="injected drop (atai emulator)")
+                    break
         except WebSocketDisconnect:
             pass
         finally:
@@ -391,6 +397,9 @@ class FaultMiddleware:
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "http" and not scope["path"].startswith("/_emulator"):
             config = self.emulator.state.config
+            if config.fail_path and config.fail_path not in scope["path"]:
+                await self.app(scope, receive, send)
+                return
             if config.delay_s > 0:
                 await asyncio.sleep(config.delay_s)
             fail = False
@@ -401,7 +410,10 @@ class FaultMiddleware:
                 fail = True
             if fail:
                 headers = {"Retry-After": f"{config.retry_after:g}"} if config.retry_after >= 0 else None
-                body = {"errors": [{"code": "service_unavailable", "message": "Injected failure (atai emulator)"}]}
+                if config.fail_status == 204:
+                    await Response(status_code=204)(scope, receive, send)
+                    return
+                body = {"errors": [{"code": "injected_failure", "message": "Injected failure (atai emulator)"}]}
                 await JSONResponse(body, status_code=config.fail_status, headers=headers)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -25,8 +25,10 @@ class EmulatorConfig:
     fail_count: int = 0  # answer the next N REST requests with fail_status
     fail_rate: float = 0.0  # answer this share of REST requests with fail_status
     fail_status: int = 503
+    fail_path: str = ""  # only inject into requests whose path contains this (e.g. "consumer")
     retry_after: float = -1.0  # Retry-After seconds on injected failures (<0 = no header)
     delay_s: float = 0.0  # delay every REST response
+    ws_drop_every: int = 0  # close each WebSocket after N replies (0 = never)
     ws_noise: int = 0  # send N junk frames (non-JSON, unrelated type) before each WebSocket reply
     ignore_last_event_id: bool = False  # replay everything retained on every connection
     sse_garbage: bool = False  # send a frame whose data is not JSON right after sse.stream.start

@@ -103,7 +103,7 @@ class LiveView:
         events.add_column("TIME", no_wrap=True)
         events.add_column("ID", no_wrap=True)
         events.add_column("TYPE", no_wrap=True)
-        events.add_column("DATA", overflow="ellipsis", no_wrap=True)
+        events.add_column("DATA", overflow="ellipsis", no_wrap=True, ratio=1)
         for row in self.rows:
             events.add_row(*row)
         return Group(head, counts, events)
