@@ -67,6 +67,14 @@ def test_heartbeats_longer_than_the_client_timeouts_keep_it_connected(cli, emu, 
     assert "sse reconnecting" not in result.stderr
 
 
+def test_comment_keepalives_count_as_liveness(cli, emu, sse_session):
+    emu.configure(comment_keepalive=True, heartbeat_s=0.05, idle_timeout_s=1.0)
+    result = cli("--debug", "tail", sse_session, "--heartbeat", "0.1", "--envelope")
+    assert result.exit_code == 0
+    assert [json.loads(l)["type"] for l in result.lines] == ["sse.stream.start", "sse.stream.end"]
+    assert "sse reconnecting" not in result.stderr
+
+
 def test_envelope_and_type_filters(cli, emu, sse_session):
     emu.set_input_later(sse_session, CSV_INPUT)
     result = cli("tail", sse_session, "--envelope", "--type", "sse.stream.start", "--type", "sse.stream.end")

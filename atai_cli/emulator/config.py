@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 class EmulatorConfig:
     # timings
     heartbeat_s: float = 5.0  # sse.stream.heartbeat period while idle
+    comment_keepalive: bool = False  # keep idle streams alive with ": ping" comments instead
     idle_timeout_s: float = 60.0  # sse.stream.end after this long without output (0 = never)
     start_delay_s: float = 0.2  # REGISTERED -> RUNNING
     output_interval_s: float = 0.2  # pacing of file/camera readers' results

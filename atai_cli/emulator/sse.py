@@ -82,6 +82,10 @@ async def stream(state: EmulatorState, session: Session, cursor: int) -> AsyncIt
             wait = config.heartbeat_s - (now - last_frame)
             if config.idle_timeout_s > 0:
                 wait = min(wait, config.idle_timeout_s - (now - last_output))
+            if wait <= 0 and config.comment_keepalive:
+                yield b": ping\n\n"
+                last_frame = now
+                continue
             if wait <= 0:
                 yield envelope({"type": "sse.stream.heartbeat", "event_data": {
                     "session_id": session.session_id,

@@ -1,0 +1,62 @@
+"""The session.read poller's interval logic, with a scripted socket (a narrow unit case)."""
+
+from __future__ import annotations
+
+import pytest
+
+from atai_cli.client import mailbox
+from atai_cli.client.mailbox import MailboxFollower
+from atai_cli.client.socket import SocketClosed
+from atai_cli.errors import NotFoundError
+
+
+class ScriptedSocket:
+    def __init__(self, script: list) -> None:
+        self.script = script
+        self.requests: list = []
+
+    def connect(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def request(self, kind, data=None, timeout=None):
+        self.requests.append((kind, data))
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        if step is None:
+            return {"type": "session.read.response", "event_data": None}
+        return {"type": "session.read.response", "event_data": {"messages": [{"type": "t", "data": n} for n in step]}}
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    recorded: list[float] = []
+    monkeypatch.setattr(mailbox.time, "sleep", recorded.append)
+    return recorded
+
+
+def test_interval_backs_off_when_idle_and_snaps_back(sleeps):
+    sock = ScriptedSocket([None, None, None, [1, 2], [3], None, None, NotFoundError("Unknown session id: x")])
+    follower = MailboxFollower(lambda: sock, "cid", min_interval=0.05, max_interval=0.15)
+    events = [e.data["data"] for e in follower]
+    assert events == [1, 2, 3]
+    assert sleeps == [0.05, 0.1, 0.15, 0.05, 0.1]  # no sleep while messages flow
+    assert {data["client_id"] for _, data in sock.requests} == {"cid"}
+    assert follower.end_reason == "session is gone (destroyed)"
+
+
+def test_reconnects_with_the_same_client_id(sleeps):
+    sockets = [ScriptedSocket([[1], SocketClosed("dropped")]), ScriptedSocket([[2], NotFoundError("Unknown session id: x")])]
+    opened = []
+
+    def open_socket():
+        opened.append(sockets[len(opened)])
+        return opened[-1]
+
+    follower = MailboxFollower(open_socket, "same-id", reconnect_delay=0.01)
+    assert [e.data["data"] for e in follower] == [1, 2]
+    assert len(opened) == 2 and follower.status.reconnects == 1
+    assert all(data["client_id"] == "same-id" for s in opened for _, data in s.requests)
