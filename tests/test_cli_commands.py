@@ -312,3 +312,9 @@ def test_version_and_help(cli):
     help_text = cli("--help").stdout
     for command in ("lens", "session", "stream", "query", "read", "tail", "files", "emulator"):
         assert command in help_text
+
+
+def test_read_on_an_sse_session_points_to_tail(cli, emu):
+    session_id = emu.running_session(SSE_LENS_ID)
+    result = cli("read", session_id)
+    assert result.exit_code == 0 and result.lines == [] and f"atai tail {session_id}" in result.stderr

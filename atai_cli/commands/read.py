@@ -8,6 +8,7 @@ import typer
 
 from atai_cli.commands._common import SessionIdArg, JsonOpt, state
 from atai_cli.output.stream import JsonLinesWriter
+from atai_cli.protocol.channels import sse_writer
 
 
 def read(
@@ -24,7 +25,8 @@ def read(
     out = st.output(json_)
     api = st.api(out)
     cid = client_id or st.client_id()
-    with api.socket_for(session_id) as sock:
+    record = api.session_status(session_id)
+    with api.open_socket(record["session_endpoint"]) as sock:
         reply = sock.request("session.read", {"client_id": cid})
     body = reply.get("event_data") if isinstance(reply.get("event_data"), dict) else {}
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
@@ -36,3 +38,5 @@ def read(
         out.table(messages, [("timestamp", "TIME"), ("type", "TYPE"), ("data", "DATA")], empty="no new messages")
     if not messages and (json_ or not out.stdout_tty):
         out.info("no new messages")
+    if not messages and sse_writer(record.get("lens_config")):
+        out.info(f"this session writes to the SSE consumer, not the mailbox: follow it with `atai tail {session_id}`")

@@ -8,7 +8,7 @@ import typer
 
 from atai_cli.commands import _complete
 from atai_cli.commands._common import LensIdArg, SessionIdArg, ConfigJsonOpt, JsonOpt, SetOpt, check_valid, parse_json_object, parse_set, state
-from atai_cli.errors import ApiError, AtaiError, UsageError
+from atai_cli.errors import ApiError, AtaiError, Interrupted, UsageError
 from atai_cli.protocol.status import short_status
 
 app = typer.Typer(help="Lens sessions: create, inspect and destroy them.", no_args_is_help=True)
@@ -42,9 +42,10 @@ def session_create(
                     if spin is not None:
                         spin.update(f"{session_id} is {short_status(rec['session_status'])}…")
                 record = api.wait_running(session_id, timeout, on_poll=show)
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted", hint=_still_exists(session_id)) from None
         except AtaiError as exc:
-            exc.hint = (f"the session still exists: watch it with `atai session status {session_id}`"
-                        f" or remove it with `atai session destroy {session_id}`")
+            exc.hint = _still_exists(session_id)
             raise
     if quiet:
         out.text(session_id)
@@ -53,6 +54,11 @@ def session_create(
     else:
         out.record(record, title=f"session {session_id}", fields=SUMMARY_FIELDS)
         out.info(f"next: atai stream set {session_id} --type csv_file_reader --file-id FILE; atai tail {session_id}")
+
+
+def _still_exists(session_id: str) -> str:
+    return (f"the session still exists: watch it with `atai session status {session_id}`"
+            f" or remove it with `atai session destroy {session_id}`")
 
 
 @app.command("list")
