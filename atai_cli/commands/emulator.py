@@ -41,7 +41,16 @@ def emulator(
     Timings and faults can also be changed at run time: POST /_emulator/config.
     """
     from atai_cli.emulator.config import EmulatorConfig
-    from atai_cli.emulator.server import EmulatorServer
+
+    try:
+        from atai_cli.emulator.server import EmulatorServer
+    except ImportError as exc:
+        from atai_cli.errors import UsageError
+
+        raise UsageError(
+            f"the emulator needs packages that are not installed ({exc.name})",
+            hint="install them with: pip install 'atai[emulator]'",
+        ) from exc
 
     config = EmulatorConfig(
         heartbeat_s=heartbeat, idle_timeout_s=idle_timeout, start_delay_s=start_delay,
