@@ -76,6 +76,20 @@ class Emu:
         response.raise_for_status()
         return response.json()["file_id"]
 
+    def destroy_later(self, session_id: str, *, wait_reader: bool = False, delay: float = 0.0) -> threading.Thread:
+        """Destroy the session from another thread, once a reader listens and/or after a delay."""
+
+        def run() -> None:
+            if wait_reader:
+                self.wait_for_reader(session_id)
+            time.sleep(delay)
+            with self.api() as api:
+                api.destroy_session(session_id)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
+
     def set_input_later(self, session_id: str, event: dict, *, wait_reader: bool = True) -> threading.Thread:
         """Set the input stream from another thread once the tail is listening."""
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from atai_cli.client.sse import SseFollower
@@ -102,13 +100,7 @@ def test_resume_with_since_replays_after_that_id(emu):
 
 def test_destroy_ends_the_stream(emu):
     session_id = start(emu)
-
-    def destroy():
-        emu.wait_for_reader(session_id)
-        with emu.api() as api:
-            api.destroy_session(session_id)
-
-    threading.Thread(target=destroy, daemon=True).start()
+    emu.destroy_later(session_id, wait_reader=True)
     events = collect(follow(emu, session_id))
     assert events[-1].type == "sse.stream.end"
 

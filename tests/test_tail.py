@@ -117,15 +117,7 @@ def test_non_json_frame_is_a_string_with_meta(cli, emu, sse_session):
 
 def test_destroy_ends_the_tail(cli, emu, sse_session):
     emu.configure(idle_timeout_s=0)
-
-    def destroy():
-        emu.wait_for_reader(sse_session)
-        with emu.api() as api:
-            api.destroy_session(sse_session)
-
-    import threading
-
-    threading.Thread(target=destroy, daemon=True).start()
+    emu.destroy_later(sse_session, wait_reader=True)
     assert cli("tail", sse_session).exit_code == 0
 
 
@@ -156,15 +148,7 @@ def test_mailbox_tail_survives_dropped_websockets(cli, emu):
 
 def test_mailbox_tail_ends_when_the_session_is_destroyed(cli, emu):
     session_id = emu.running_session(MAILBOX_LENS_ID)
-
-    def later():
-        time.sleep(0.3)
-        with emu.api() as api:
-            api.destroy_session(session_id)
-
-    import threading
-
-    threading.Thread(target=later, daemon=True).start()
+    emu.destroy_later(session_id, delay=0.3)
     result = cli("tail", session_id)
     assert result.exit_code == 0 and "destroyed" in result.stderr
 
@@ -234,14 +218,20 @@ def test_pipe_to_head_exits_quietly(emu):
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
 
 
-def test_sigint_exits_130_and_says_where_to_resume(emu):
-    emu.upload("sample.csv", SAMPLE_CSV.read_bytes())
-    emu.configure(idle_timeout_s=0)
-    session_id = emu.running_session(SSE_LENS_ID)
+def tail_process_fed_with_csv(emu, session_id):
+    """`atai tail` in a real process, with the CSV input set once it is listening."""
     tail = atai_process(emu, "tail", session_id)
     emu.wait_for_reader(session_id)
     with emu.api() as api:
         api.session_event(session_id, "input_stream.set", CSV_INPUT)
+    return tail
+
+
+def test_sigint_exits_130_and_says_where_to_resume(emu):
+    emu.upload("sample.csv", SAMPLE_CSV.read_bytes())
+    emu.configure(idle_timeout_s=0)
+    session_id = emu.running_session(SSE_LENS_ID)
+    tail = tail_process_fed_with_csv(emu, session_id)
     first = tail.stdout.readline()
     second = tail.stdout.readline()
     assert json.loads(first) and json.loads(second)
@@ -260,10 +250,7 @@ def test_lines_are_flushed_as_they_arrive(emu):
     emu.configure(idle_timeout_s=0, output_interval_s=0.3)
     emu.upload("sample.csv", SAMPLE_CSV.read_bytes())
     session_id = emu.running_session(SSE_LENS_ID)
-    tail = atai_process(emu, "tail", session_id)
-    emu.wait_for_reader(session_id)
-    with emu.api() as api:
-        api.session_event(session_id, "input_stream.set", CSV_INPUT)
+    tail = tail_process_fed_with_csv(emu, session_id)
     line = tail.stdout.readline()
     assert json.loads(line)["type"] == "inference.result"
     assert tail.poll() is None  # still running: the line came out on its own
