@@ -6,7 +6,7 @@ import os
 import sys
 from typing import Sequence
 
-from atai_cli.errors import AtaiError, Interrupted
+from atai_cli.errors import AtaiError
 
 EXIT_INTERRUPTED = 130
 
@@ -60,5 +60,3 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     app(args=args, prog_name="atai")
 
-
-__all__ = ["main", "report", "Interrupted"]

@@ -269,5 +269,3 @@ def _quote(segment: str) -> str:
 def image_payload(path: Path) -> dict:
     return {"type": "base64_img", "base64_img": base64.b64encode(path.read_bytes()).decode("ascii")}
 
-
-__all__ = ["LensApi", "clean_record", "image_payload"]

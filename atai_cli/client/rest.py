@@ -9,9 +9,7 @@ from typing import Any, Callable
 import httpx
 
 from atai_cli.client.backoff import Backoff, parse_retry_after
-from atai_cli.errors import (
-    ApiError, AtaiError, AuthError, NetworkError, NotFoundError, OperationTimeout, ProtocolError,
-)
+from atai_cli.errors import ApiError, AuthError, NetworkError, NotFoundError, OperationTimeout, ProtocolError
 from atai_cli.protocol.redact import redact_text
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -178,5 +176,3 @@ class RestClient:
         self.trace(f"< body {redact_text(text[:500], self.api_key)}")
         return body
 
-
-__all__ = ["RestClient", "raise_for_status", "error_details", "AtaiError"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from typing import Iterator
+from typing import Callable, Iterator
 
 import httpx
 
@@ -22,7 +22,7 @@ from atai_cli.client.rest import RETRY_STATUSES, raise_for_status
 from atai_cli.client.stream import (
     STREAM_END, STREAM_HEARTBEAT, OutputEvent, StatusCallback, StreamStatus, remaining,
 )
-from atai_cli.errors import NotFoundError, OperationTimeout, ProtocolError
+from atai_cli.errors import OperationTimeout, ProtocolError
 
 DEDUP_WINDOW = 4096
 _raw_decode = json.JSONDecoder().raw_decode
@@ -53,16 +53,15 @@ class SseFollower:
         connect_timeout: float = 10.0,
         deadline: float | None = None,
         on_status: StatusCallback | None = None,
-        on_open: "callable | None" = None,
-        before_wait: "callable | None" = None,
-        trace=None,
+        on_open: Callable[[], None] | None = None,
+        before_wait: Callable[[], None] | None = None,
+        trace: Callable[[str], None] | None = None,
     ) -> None:
         self.http = http
         self.url = url
         self.api_key = api_key
         self.last_event_id = since or ""
         self.backoff = Backoff(base=reconnect_delay, cap=reconnect_cap)
-        self.reconnect_delay = reconnect_delay
         self.liveness = liveness
         self.connect_timeout = connect_timeout
         self.deadline = deadline
@@ -213,5 +212,3 @@ class SseFollower:
         kind = data.get("type") if isinstance(data, dict) else None
         return OutputEvent("sse", sse.last_event_id or None, sse.event, kind, data, raw)
 
-
-__all__ = ["SseFollower", "NotFoundError"]
