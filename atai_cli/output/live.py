@@ -92,7 +92,7 @@ class LiveView:
             ("atai tail ", "bold"), (self.session_id, "cyan"),
             f"  channel {self.channel}  ", ("state ", "dim"), (state, "green" if state == "connected" else "yellow"),
             f"\nevents {self.total}  rate {self._rate():.1f}/s  last id {self.last_id or (status.last_event_id if status else None) or '-'}"
-            f"  heartbeat {beat}  reconnects {status.reconnects if status else 0}",
+            f"  last heartbeat {beat}  reconnects {status.reconnects if status else 0}",
         )
         counts = Table(show_header=True, header_style="bold", box=None)
         counts.add_column("TYPE")
