@@ -24,10 +24,8 @@ def files_upload(
     out = st.output(json_)
     with out.progress(f"uploading {path.name}", path.stat().st_size) as update:
         result = st.api(out).upload_file(path, progress=update)
-    if json_:
-        out.json(result)
-    else:
-        out.success(f"uploaded {path.name}")
+    out.done(result, f"uploaded {path.name}")
+    if not json_:
         out.text(result["file_id"])
 
 
@@ -47,7 +45,4 @@ def files_delete(ctx: typer.Context, file_id: str, json_: JsonOpt = False) -> No
     st = state(ctx)
     out = st.output(json_)
     result = st.api(out).delete_file(file_id)
-    if json_:
-        out.json(result)
-    else:
-        out.success(f"deleted {file_id}")
+    out.done(result, f"deleted {file_id}")

@@ -79,10 +79,7 @@ def lens_modify(
     st = state(ctx)
     out = st.output(json_)
     lens = st.api(out).modify_lens(lens_id, load_document(file))
-    if json_:
-        out.json(lens)
-    else:
-        out.success(f"modified {lens_id}")
+    out.done(lens, f"modified {lens_id}")
 
 
 @app.command("delete")
@@ -91,10 +88,7 @@ def lens_delete(ctx: typer.Context, lens_id: LensIdArg, json_: JsonOpt = False) 
     st = state(ctx)
     out = st.output(json_)
     result = st.api(out).delete_lens(lens_id)
-    if json_:
-        out.json(result)
-    else:
-        out.success(f"deleted {lens_id}")
+    out.done(result, f"deleted {lens_id}")
 
 
 def _done(out, lens: dict, quiet: bool, verb: str) -> None:

@@ -146,7 +146,4 @@ def session_modify(
     st = state(ctx)
     out = st.output(json_)
     reply = check_valid(st.api(out).session_event(session_id, "session.modify", params), "session.modify")
-    if json_:
-        out.json(reply.get("event_data"))
-    else:
-        out.success(f"modified {session_id}: {', '.join(sorted(params))}")
+    out.done(reply.get("event_data"), f"modified {session_id}: {', '.join(sorted(params))}")

@@ -77,10 +77,7 @@ def stream_set(
     if stream_type not in KNOWN_TYPES:
         out.warn(f"{stream_type} is not a stream type atai knows; sending it anyway")
     reply = check_valid(st.api(out).session_event(session_id, "input_stream.set", event), "input_stream.set")
-    if json_:
-        out.json(reply.get("event_data"))
-    else:
-        out.success(f"input stream of {session_id} set to {stream_type}")
+    out.done(reply.get("event_data"), f"input stream of {session_id} set to {stream_type}")
 
 
 @app.command("output")
@@ -98,10 +95,7 @@ def stream_output(
     out = st.output(json_)
     event = {"stream_type": stream_type, "stream_config": config}
     reply = check_valid(st.api(out).session_event(session_id, "output_stream.set", event), "output_stream.set")
-    if json_:
-        out.json(reply.get("event_data"))
-    else:
-        out.success(f"{stream_type} attached to {session_id}")
+    out.done(reply.get("event_data"), f"{stream_type} attached to {session_id}")
 
 
 def jsonl_windows(lines: Iterable[str]) -> Iterator[dict]:
@@ -209,7 +203,4 @@ def stream_push(
     finally:
         if handle is not sys.stdin:
             handle.close()
-    if json_:
-        out.json({"session_id": session_id, "sent": sent, "skipped": skip})
-    else:
-        out.success(f"sent {sent} windows to {session_id}")
+    out.done({"session_id": session_id, "sent": sent, "skipped": skip}, f"sent {sent} windows to {session_id}")

@@ -78,6 +78,13 @@ class Output:
         else:
             self.text(human)
 
+    def done(self, data: Any, message: str) -> None:
+        """The outcome of an action: its data as JSON with --json, else a ✓ line on stderr."""
+        if self.json_mode:
+            self.json(data)
+        else:
+            self.success(message)
+
     def record(self, data: dict, title: str | None = None, fields: Sequence[str] | None = None) -> None:
         data = redact(data)
         if self.json_mode:
