@@ -11,9 +11,9 @@ from atai_cli.client.rest import RestClient
 from atai_cli.client.socket import SessionSocket
 from atai_cli.errors import ApiError, AtaiError, NotFoundError, OperationTimeout, ProtocolError
 from atai_cli.protocol import status as st
+from atai_cli.protocol.messages import is_query_timeout, is_unknown_session
 from atai_cli.protocol.redact import redact
 
-QUERY_TIMED_OUT = "Response timed out for query"
 
 
 def clean_record(record: Any) -> Any:
@@ -144,7 +144,7 @@ class LensApi:
         body = _expect_dict(body, event_type)
         if body.get("type") == "error":
             text = str(body.get("message") or "error")
-            if "unknown session" in text.lower():
+            if is_unknown_session(text):
                 raise NotFoundError(f"session {session_id} not found: {text}", hint="list sessions with `atai session list`")
             raise ApiError(f"{event_type} failed: {text}")
         return clean_record(body)
@@ -196,7 +196,7 @@ class LensApi:
     def model_query(self, session_id: str, query: dict, *, timeout: float = 75.0) -> dict:
         with self.socket_for(session_id, timeout=timeout) as sock:
             reply = sock.request("model.query", query, timeout=timeout)
-        if reply.get("event_data") is None and QUERY_TIMED_OUT.lower() in str(reply.get("message", "")).lower():
+        if reply.get("event_data") is None and is_query_timeout(str(reply.get("message", ""))):
             raise OperationTimeout(
                 f"model.query on {session_id}: the server says '{reply['message']}'",
                 hint="the lens may not answer queries (camera/timeseries pipelines time out); try again or use another lens",

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import websocket
 
 from atai_cli.errors import ApiError, AuthError, NetworkError, NotFoundError, OperationTimeout
+from atai_cli.protocol.messages import is_unknown_session
 from atai_cli.protocol.redact import redact_text
 
 
@@ -111,7 +112,7 @@ class SessionSocket:
                 return reply
             if kind == "error":
                 text = str(reply.get("message") or reply.get("event_data") or "error")
-                if "unknown session" in text.lower():
+                if is_unknown_session(text):
                     raise NotFoundError(f"{text}", hint="the session was destroyed or never existed; see `atai session list`")
                 raise ApiError(f"{event_type} failed: {text}")
             self.trace(f"< WS skipped unrelated frame of type {kind!r}")

@@ -22,6 +22,7 @@ from atai_cli.emulator.config import EmulatorConfig
 from atai_cli.emulator.events import SessionEvents, destroy_session
 from atai_cli.emulator.state import EmulatorState, Session, new_session_id
 from atai_cli.protocol import status as st
+from atai_cli.protocol.messages import unknown_session
 
 PREFIXES = ("/v0.5", "/api")
 MAX_UPLOAD = 512 * 1024 * 1024
@@ -76,7 +77,7 @@ class Emulator:
     def session_or_404(self, session_id: Any) -> Session:
         session = self.state.sessions.get(str(session_id or ""))
         if session is None:
-            raise BadRequest(errors(404, "session_not_found", f"Unknown session id: {session_id}"))
+            raise BadRequest(errors(404, "session_not_found", unknown_session(session_id)))
         return session
 
     def lens_or_404(self, lens_id: Any) -> dict:
@@ -255,7 +256,7 @@ class Emulator:
         session_id = websocket.path_params["session_id"]
         session = self.state.sessions.get(session_id)
         if session is None:
-            await _deny(websocket, errors(404, "session_not_found", f"Unknown session id: {session_id}"))
+            await _deny(websocket, errors(404, "session_not_found", unknown_session(session_id)))
             return
         await websocket.accept(subprotocol="event-protocol-v1" if "event-protocol-v1" in offered else None)
         session.num_active_connections += 1

@@ -58,7 +58,3 @@ class EmulatorConfig:
     def copy(self) -> "EmulatorConfig":
         return EmulatorConfig(**asdict(self))
 
-
-HELP = {
-    f.name: (f.metadata.get("help") if f.metadata else None) for f in fields(EmulatorConfig)
-}

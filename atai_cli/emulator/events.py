@@ -14,8 +14,8 @@ from atai_cli.emulator.lenses import answers_queries
 from atai_cli.emulator.state import EmulatorState, Session
 from atai_cli.protocol import status as st
 from atai_cli.protocol.channels import SSE_WRITERS
+from atai_cli.protocol.messages import QUERY_TIMED_OUT, unknown_session
 
-QUERY_TIMED_OUT = "Response timed out for query"
 FILE_READERS = {"csv_file_reader", "video_file_reader", "jsonl_file_reader"}
 RTSP_READERS = {"rtsp_video_streamer", "rtsp_video_reader"}
 OTHER_INPUTS = {"sensor_streamer", "synthetic_reader"}
@@ -54,7 +54,7 @@ class SessionEvents:
     async def handle(self, session_id: str, message: Any, api_key: str, endpoint: str) -> dict:
         session = self.state.sessions.get(session_id)
         if session is None or session.destroyed:
-            return error(f"Unknown session id: {session_id}")
+            return error(unknown_session(session_id))
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             return error("Invalid event: expected a JSON object with a string 'type'")
         handler = self.handlers.get(message["type"])
