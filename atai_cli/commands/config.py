@@ -118,9 +118,10 @@ def config_unset(ctx: typer.Context, key: Annotated[str, typer.Argument(help=", 
 @app.command("path")
 def config_path_command() -> None:
     """Print the config file's path."""
+    from atai_cli.output import Output
     from atai_cli.settings import config_path
 
-    typer.echo(str(config_path()))
+    Output().text(str(config_path()))
 
 
 @app.command("profiles")
@@ -190,12 +191,7 @@ def doctor(ctx: typer.Context, json_: JsonOpt = False) -> None:
             check("websocket path", probe_ws, "a proxy may block WebSocket upgrades; try another network")
             check("sse path", probe_sse, "a proxy may buffer or block text/event-stream")
         api.close()
-    if json_:
-        out.json(checks)
-    else:
-        for c in checks:
-            mark = "[green]✓[/]" if c["ok"] else "[red]✗[/]"
-            out.console.print(f"{mark} {c['check']}: {c['detail']}" + (f"\n  [dim]fix: {c['fix']}[/]" if c.get("fix") else ""), highlight=False, markup=True)
+    out.checklist(checks)
     failed = [c for c in checks if not c["ok"]]
     if failed:
         raise AtaiError(f"{len(failed)} check(s) failed: {', '.join(c['check'] for c in failed)}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -64,9 +63,11 @@ def emulator(
         from atai_cli.errors import UsageError
 
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="pick another --port, or --port 0") from exc
-    sys.stdout.write(f"ATAI_API_ENDPOINT={server.endpoint}\nATAI_API_KEY={server.api_key}\n")
-    sys.stdout.flush()
-    sys.stderr.write(f"atai emulator listening on {server.endpoint} (Ctrl-C to stop)\n")
+    from atai_cli.output import Output
+
+    out = Output()
+    out.text(f"ATAI_API_ENDPOINT={server.endpoint}\nATAI_API_KEY={server.api_key}")
+    out.info(f"atai emulator listening on {server.endpoint} (Ctrl-C to stop)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -87,8 +87,8 @@ def run(
             out.info(f"kept session {session_id} running: `atai session destroy {session_id}` when done")
         else:
             _destroy_quietly(api, out, session_id)
-    if keep:
-        out.text(session_id) if not (json_ or meta or not out.stdout_tty) else out.info(session_id)
+    if keep and not (json_ or meta or not out.stdout_tty):
+        out.text(session_id)  # on a pipe stdout holds the events; the id was said on stderr
 
 
 def _destroy_quietly(api, out, session_id: str) -> None:

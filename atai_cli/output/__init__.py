@@ -117,10 +117,19 @@ class Output:
             table.add_row(*(_cell(row.get(key)) for key, _ in columns))
         self.console.print(table)
 
-    def panel(self, text: str, title: str) -> None:
-        from rich.panel import Panel
+    def checklist(self, checks: list[dict]) -> None:
+        """Rows of {check, ok, detail, fix?}: JSON, or one ✓/✗ line each with what to fix."""
+        if self.json_mode:
+            self.json(checks)
+            return
+        from rich.markup import escape
 
-        self.console.print(Panel(text, title=title, title_align="left"))
+        for c in checks:
+            mark = "[green]✓[/]" if c["ok"] else "[red]✗[/]"
+            line = f"{mark} {escape(str(c['check']))}: {escape(str(c['detail']))}"
+            if c.get("fix"):
+                line += f"\n  [dim]fix: {escape(str(c['fix']))}[/]"
+            self.console.print(line, highlight=False, markup=True)
 
     # -- messages (stderr) --------------------------------------------------------------
     def _err(self, markup: str) -> None:
