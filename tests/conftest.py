@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from atai_cli.app import app
 from atai_cli.client.api import LensApi
-from atai_cli.emulator.config import EmulatorConfig
+from atai_cli.emulator.tuning import EmulatorConfig
 from atai_cli.emulator.server import EmulatorServer
 
 # Fast timings so slow scenarios (heartbeats, idle ends, start-up) take milliseconds.

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from atai_cli.emulator.lenses import CAMERA_LENS_ID, MAILBOX_LENS_ID, SSE_LENS_ID
+from atai_cli.emulator.catalog import CAMERA_LENS_ID, MAILBOX_LENS_ID, SSE_LENS_ID
 from conftest import SAMPLE_CSV
 
 

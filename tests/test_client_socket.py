@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from atai_cli.client.socket import SessionSocket
-from atai_cli.emulator.lenses import CAMERA_LENS_ID, MAILBOX_LENS_ID, SSE_LENS_ID
+from atai_cli.emulator.catalog import CAMERA_LENS_ID, MAILBOX_LENS_ID, SSE_LENS_ID
 from atai_cli.errors import ApiError, AuthError, NotFoundError, OperationTimeout
 
 

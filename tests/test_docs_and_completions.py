@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from atai_cli.emulator.lenses import SSE_LENS_ID
+from atai_cli.emulator.catalog import SSE_LENS_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from atai_cli.emulator.lenses import CAMERA_LENS_ID, MAILBOX_LENS_ID, SSE_LENS_ID
+from atai_cli.emulator.catalog import CAMERA_LENS_ID, MAILBOX_LENS_ID, SSE_LENS_ID
 
 
 @pytest.fixture

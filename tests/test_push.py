@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from atai_cli.client.push import Pacer
-from atai_cli.emulator.lenses import MAILBOX_LENS_ID
+from atai_cli.emulator.catalog import MAILBOX_LENS_ID
 from conftest import SAMPLE_CSV
 
 

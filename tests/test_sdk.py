@@ -9,7 +9,7 @@ import pytest
 
 archetypeai = pytest.importorskip("archetypeai")
 
-from atai_cli.emulator.lenses import SSE_LENS_ID  # noqa: E402
+from atai_cli.emulator.catalog import SSE_LENS_ID  # noqa: E402
 from conftest import SAMPLE_CSV  # noqa: E402
 
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from atai_cli.emulator.lenses import CAMERA_LENS_ID, MAILBOX_LENS_ID, SSE_LENS_ID
+from atai_cli.emulator.catalog import CAMERA_LENS_ID, MAILBOX_LENS_ID, SSE_LENS_ID
 from conftest import SAMPLE_CSV, atai_process
 
 CSV_INPUT = {"stream_type": "csv_file_reader", "stream_config": {"file_id": "sample.csv"}}

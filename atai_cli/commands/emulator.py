@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from atai_cli.emulator.lenses import DESCRIPTIONS
+from atai_cli.emulator.catalog import DESCRIPTIONS
 
 
 def _lenses_help() -> str:
@@ -39,7 +39,7 @@ def emulator(
     `eval "$(atai emulator --port 0 | head -n 2)"` style scripts can pick them up.
     Timings and faults can also be changed at run time: POST /_emulator/config.
     """
-    from atai_cli.emulator.config import EmulatorConfig
+    from atai_cli.emulator.tuning import EmulatorConfig
 
     try:
         from atai_cli.emulator.server import EmulatorServer

@@ -11,7 +11,7 @@ import time
 import uvicorn
 
 from atai_cli.emulator.app import Emulator
-from atai_cli.emulator.config import EmulatorConfig
+from atai_cli.emulator.tuning import EmulatorConfig
 
 
 class _QuietDenials(logging.Filter):

@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from atai_cli.emulator.config import EmulatorConfig
-from atai_cli.emulator.lenses import builtin_lenses
+from atai_cli.emulator.tuning import EmulatorConfig
+from atai_cli.emulator.catalog import builtin_lenses
 from atai_cli.protocol import status as st
 from atai_cli.protocol.channels import sse_writer
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-SSE_WRITERS = frozenset({"server_sent_events_writer", "server_side_events_writer"})
-DEFAULT_SSE_WRITER = "server_sent_events_writer"
+from atai_cli.protocol.streams import SSE_WRITER, SSE_WRITERS
+
+DEFAULT_SSE_WRITER = SSE_WRITER
+CHANNELS = ("auto", "sse", "read")
 
 
 def _configs(lens_config: Any) -> Iterator[dict]:
@@ -38,3 +40,12 @@ def output_channel(lens_config: Any) -> tuple[str, str]:
     if found:
         return "sse", found
     return "read", "no server_sent_events_writer in output_streams or model_pipeline"
+
+
+def choose_channel(lens_config: Any, requested: str = "auto") -> tuple[str, str]:
+    """("sse" | "read", why): the requested channel, or for auto the one the lens config names
+    (session.status reports it, including writers attached with output_stream.set)."""
+    if requested != "auto":
+        return requested, f"--channel {requested}"
+    channel, why = output_channel(lens_config)
+    return channel, f"lens config: {why}"

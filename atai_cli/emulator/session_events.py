@@ -9,17 +9,14 @@ import binascii
 import time
 from typing import Any, Awaitable, Callable
 
-from atai_cli.emulator import producers
-from atai_cli.emulator.lenses import answers_queries
+from atai_cli.emulator import processors
+from atai_cli.emulator.catalog import answers_queries
 from atai_cli.emulator.state import EmulatorState, Session
 from atai_cli.protocol import status as st
-from atai_cli.protocol.channels import SSE_WRITERS
 from atai_cli.protocol.messages import QUERY_TIMED_OUT, unknown_session
-
-FILE_READERS = {"csv_file_reader", "video_file_reader", "jsonl_file_reader"}
-RTSP_READERS = {"rtsp_video_streamer", "rtsp_video_reader"}
-OTHER_INPUTS = {"sensor_streamer", "synthetic_reader"}
-OUTPUT_WRITERS = SSE_WRITERS | {"kafka_writer"}
+from atai_cli.protocol.streams import (
+    CSV_READER, FILE_READERS, RTSP_READERS, SENSOR_STREAMER, SYNTHETIC_READER, VIDEO_READER, output_problems,
+)
 
 
 def response(event_type: str, event_data: Any) -> dict:
@@ -108,7 +105,7 @@ class SessionEvents:
         if not data:
             return valid("session.update", ["event_data must hold a data event (e.g. data.json)"])
         session.num_inputs += 1
-        session.emit("inference.result", producers.sensor_result(data, session.num_inputs - 1))
+        session.emit("inference.result", processors.sensor_result(data, session.num_inputs - 1))
         return valid("session.update")
 
     # -- streams ------------------------------------------------------------------------
@@ -123,23 +120,23 @@ class SessionEvents:
             if path is None:
                 session.emit("error", {"message": "Input stream is unhealthy!", "file_id": file_id})
                 return valid("input_stream.set", ["Input stream is unhealthy!", f"File not found: {file_id}"])
-            if kind == "csv_file_reader":
-                coroutine = producers.run_csv(session, self.state.config, path, config)
-            elif kind == "video_file_reader":
-                coroutine = producers.run_frames(session, self.state.config, str(file_id), 4)
+            if kind == CSV_READER:
+                coroutine = processors.run_csv(session, self.state.config, path, config)
+            elif kind == VIDEO_READER:
+                coroutine = processors.run_frames(session, self.state.config, str(file_id), 4)
             else:
-                coroutine = producers.run_frames(session, self.state.config, str(file_id), 3)
+                coroutine = processors.run_frames(session, self.state.config, str(file_id), 3)
         elif kind in RTSP_READERS:
             url = config.get("rtsp_url")
             if not url or not str(url).startswith(("rtsp://", "rtsps://")):
                 return valid("input_stream.set", ["stream_config.rtsp_url must be an rtsp:// URL"])
-            coroutine = producers.run_frames(session, self.state.config, str(url), None)
-        elif kind == "synthetic_reader":
-            coroutine = producers.run_synthetic(
+            coroutine = processors.run_frames(session, self.state.config, str(url), None)
+        elif kind == SYNTHETIC_READER:
+            coroutine = processors.run_synthetic(
                 session, int(config.get("count", 1000)), int(config.get("payload_bytes", 64)),
                 float(config.get("rate_hz", 0)), bool(config.get("end", False)),
             )
-        elif kind == "sensor_streamer":
+        elif kind == SENSOR_STREAMER:
             coroutine = None  # data arrives with session.update
         else:
             return valid("input_stream.set", [f"Unknown stream_type: {kind!r}"])
@@ -151,8 +148,9 @@ class SessionEvents:
 
     async def output_stream_set(self, session: Session, data: dict, **_: Any) -> dict:
         kind = data.get("stream_type")
-        if kind not in OUTPUT_WRITERS:
-            return valid("output_stream.set", [f"Unknown output stream_type: {kind!r}"])
+        problems = output_problems(kind, data.get("stream_config"))
+        if problems:
+            return valid("output_stream.set", problems)
         streams = session.lens_config.setdefault("output_streams", [])
         if not any(isinstance(s, dict) and s.get("stream_type") == kind for s in streams):
             streams.append({"stream_type": kind, "stream_config": data.get("stream_config") or {}})
@@ -178,7 +176,7 @@ class SessionEvents:
             return {"type": "model.query.response", "message": QUERY_TIMED_OUT}
         await asyncio.sleep(config.query_delay_s)
         params = session.lens_config.get("model_parameters") or {}
-        answer = producers.describe_image(
+        answer = processors.describe_image(
             raw, data.get("template_name", "image_qa_template_task"),
             data.get("focus", params.get("focus")), data.get("instruction", params.get("instruction")),
         )
@@ -186,7 +184,7 @@ class SessionEvents:
         return response("model.query", {
             "response": [answer],
             "result": answer,  # the docs' key; observed code reads `response`
-            "query_id": producers.query_id(),
+            "query_id": processors.query_id(),
             "query_time_sec": config.query_delay_s,
         })
 

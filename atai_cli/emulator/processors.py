@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from atai_cli.emulator.config import EmulatorConfig
+from atai_cli.emulator.tuning import EmulatorConfig
 from atai_cli.emulator.state import Session
 
 

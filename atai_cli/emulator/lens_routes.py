@@ -1,0 +1,104 @@
+"""/lens/metadata, /lens/info, register, clone, modify, delete."""
+
+from __future__ import annotations
+
+import copy
+import re
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from atai_cli.emulator.replies import errors, json_body, shard
+
+if TYPE_CHECKING:
+    from atai_cli.emulator.app import Emulator
+
+
+def routes(emu: "Emulator") -> list[Route]:
+    state = emu.state
+
+    async def metadata(request: Request) -> Response:
+        lens_id = request.query_params.get("lens_id", "")
+        lenses = [lens for lens in state.lenses.values() if not lens_id or lens["lens_id"] == lens_id]
+        return JSONResponse(shard(lenses, request))
+
+    async def info(request: Request) -> Response:
+        lenses = state.lenses.values()
+        return JSONResponse({
+            "num_lenses": len(lenses),
+            "num_registered_lenses": sum(1 for lens in lenses if lens["lens_modifiable"]),
+            "last_updated": time.time(),
+        })
+
+    async def register(request: Request) -> Response:
+        body = await json_body(request)
+        config = body.get("lens_config")
+        if not isinstance(config, dict):
+            return JSONResponse({"is_valid": False, "error_messages": ["lens_config (an object) is required"],
+                                 "errors": [{"code": "missing_parameter", "message": "lens_config is required"}]}, 400)
+        name = str(config.get("lens_name") or "Untitled lens")
+        # Both nestings occur: {lens_name, lens_config:{...}} (SDK, demos) and {lens_name, ...} (docs).
+        inner = config.get("lens_config") if isinstance(config.get("lens_config"), dict) else {
+            k: v for k, v in config.items() if k not in ("lens_name", "lens_id")
+        }
+        inner = dict(inner)
+        pipeline = inner.get("model_pipeline") or [{"processor_name": "lens_noop_processor"}]
+        inner["model_pipeline"] = [{"processor_config": {}, **step} for step in pipeline if isinstance(step, dict)]
+        return JSONResponse(add_lens(emu, name, inner))
+
+    async def clone(request: Request) -> Response:
+        body = await json_body(request)
+        source = emu.lens_or_404(body.get("lens_id"))
+        config = copy.deepcopy(source["lens_config"])
+        config["origin_lens_id"] = source["lens_id"]
+        return JSONResponse(add_lens(emu, f"{source['lens_name']} (clone)", config))
+
+    async def modify(request: Request) -> Response:
+        body = await json_body(request)
+        lens = emu.lens_or_404(body.pop("lens_id", None))
+        if not lens["lens_modifiable"]:
+            return errors(409, "lens_not_modifiable", f"Lens {lens['lens_id']} is built in and cannot be modified")
+        if "lens_name" in body:
+            lens["lens_name"] = str(body.pop("lens_name"))
+        changes = body.pop("lens_config", None)
+        if isinstance(changes, dict):
+            lens["lens_config"].update(changes)
+        if body:
+            lens["lens_config"].setdefault("model_parameters", {}).update(body)
+        return JSONResponse(lens)
+
+    async def delete(request: Request) -> Response:
+        body = await json_body(request)
+        lens = emu.lens_or_404(body.get("lens_id"))
+        if not lens["lens_modifiable"]:
+            return errors(409, "lens_not_modifiable", f"Lens {lens['lens_id']} is built in and cannot be deleted")
+        del state.lenses[lens["lens_id"]]
+        return JSONResponse({"is_valid": True, "lens_id": lens["lens_id"], "errors": []})
+
+    r = emu.route
+    return [
+        Route("/lens/metadata", r(metadata)),
+        Route("/lens/info", r(info)),
+        Route("/lens/register", r(register), methods=["POST"]),
+        Route("/lens/clone", r(clone), methods=["POST"]),
+        Route("/lens/modify", r(modify), methods=["POST"]),
+        Route("/lens/delete", r(delete), methods=["POST"]),
+    ]
+
+
+def add_lens(emu: "Emulator", name: str, config: dict, id_suffix: str = "") -> dict:
+    """A new, modifiable lens with a registered-style id: lns-<slug>-<8 hex>."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:24] or "lens"
+    lens = {
+        "lens_id": f"lns-{slug}{id_suffix}-{secrets.token_hex(4)}",
+        "lens_name": name,
+        "lens_status": "LENS_STATUS_REGISTERED",
+        "lens_modifiable": True,
+        "lens_config": config,
+    }
+    emu.state.lenses[lens["lens_id"]] = lens
+    return lens
