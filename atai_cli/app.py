@@ -1,50 +1,17 @@
-"""The Typer app: global options, command groups, and the error boundary."""
+"""The Typer app: global options and the command groups. No error handling lives here: the
+one boundary is atai_cli.main."""
 
 from __future__ import annotations
 
 from typing import Annotated, Optional
 
 import typer
-from typer.core import TyperGroup
 
 from atai_cli import __version__
-from atai_cli.context import AppState
-from atai_cli.errors import AtaiError
+from atai_cli.commands.base import AtaiTyper
+from atai_cli.state import AppState
 
-
-class AtaiGroup(TyperGroup):
-    """Runs every command inside the one error boundary (atai_cli.main.report)."""
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except (typer.Exit, typer.Abort):
-            raise
-        except BrokenPipeError:
-            from atai_cli.main import silence_stdout
-
-            silence_stdout()
-            raise typer.Exit(0)
-        except (AtaiError, KeyboardInterrupt, Exception) as exc:
-            if hasattr(exc, "show") and hasattr(exc, "exit_code"):
-                raise  # Typer's own usage errors: it prints them and exits 2
-            from atai_cli.main import report
-
-            state = ctx.obj if isinstance(ctx.obj, AppState) else AppState()
-            secrets = [state.api_key]
-            try:
-                if "settings" in state.__dict__:
-                    secrets.append(state.secret())
-            except Exception:
-                pass
-            raise typer.Exit(report(exc, debug=state.debug, secrets=secrets))
-        finally:
-            if isinstance(ctx.obj, AppState):
-                ctx.obj.close()
-
-
-app = typer.Typer(
-    cls=AtaiGroup,
+app = AtaiTyper(
     name="atai",
     help="Operate Archetype AI lens sessions: create them, feed them, query them, and follow their output live.",
     no_args_is_help=True,
@@ -68,11 +35,13 @@ def _global(
     debug: Annotated[bool, typer.Option("--debug", help="Show HTTP/WebSocket traffic (key redacted) and tracebacks.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ) -> None:
-    ctx.obj = AppState(endpoint=endpoint, api_key=api_key, profile=profile, debug=debug)
+    state = ctx.obj if isinstance(ctx.obj, AppState) else AppState()
+    state.endpoint, state.api_key, state.profile, state.debug = endpoint, api_key, profile, debug
+    ctx.obj = state
 
 
 def _register() -> None:
-    from atai_cli.commands import config, emulator, files, lens, query, read, run, session, stream, tail
+    from atai_cli.commands import config, doctor, emulate, files, lens, login, query, read, run, session, stream, tail
 
     app.add_typer(lens.app, name="lens")
     app.add_typer(session.app, name="session")
@@ -82,11 +51,11 @@ def _register() -> None:
     app.command("read")(read.read)
     app.command("tail")(tail.tail)
     app.command("run")(run.run)
-    app.command("emulator")(emulator.emulator)
-    app.command("login")(config.login)
-    app.command("logout")(config.logout)
+    app.command("emulator")(emulate.emulator)
+    app.command("login")(login.login)
+    app.command("logout")(login.logout)
     app.add_typer(config.app, name="config")
-    app.command("doctor")(config.doctor)
+    app.command("doctor")(doctor.doctor)
 
 
 _register()

@@ -1,7 +1,8 @@
 """Errors as data: every failure atai reports is one of these, and each knows its exit code.
 
-Client code raises them; the entry point (atai_cli.main.report) is the one place that turns
-them into a one-line message on stderr and the contract's exit code.
+The client raises them saying what failed; commands may add a hint that names a flag; the
+entry point (atai_cli.main) is the one place that turns them into a line on stderr and the
+contract's exit code, adding the standard hint for the kind when there is none.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ class AtaiError(Exception):
         self.message = message
         self.hint = hint
 
+    def __str__(self) -> str:
+        return self.message
+
 
 class UsageError(AtaiError):
-    """Bad flag, bad value, missing local file."""
+    """Bad flag, bad value, missing or unreadable local file."""
 
     exit_code = 2
 
@@ -31,9 +35,13 @@ class AuthError(AtaiError):
 
 
 class NotFoundError(AtaiError):
-    """Unknown lens, session or file."""
+    """Unknown lens, session or file. `resource` says which kind ("lens", "session", "file")."""
 
     exit_code = 4
+
+    def __init__(self, message: str, hint: str | None = None, *, resource: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.resource = resource
 
 
 class OperationTimeout(AtaiError):
@@ -58,6 +66,15 @@ class ApiError(AtaiError):
         self.code = code
 
 
+class Rejected(ApiError):
+    """The API understood the request and said no (`is_valid: false`, `error_messages`)."""
+
+    def __init__(self, what: str, reasons: list[str], hint: str | None = None) -> None:
+        super().__init__(f"{what} rejected: {'; '.join(reasons) or 'no reason given'}", hint)
+        self.what = what
+        self.reasons = reasons
+
+
 class NetworkError(AtaiError):
     """The server could not be reached, or dropped the connection for good."""
 
@@ -67,6 +84,10 @@ class ProtocolError(AtaiError):
 
 
 class Interrupted(AtaiError):
-    """Ctrl-C."""
+    """Ctrl-C, with a hint that says how to resume."""
 
     exit_code = 130
+
+
+class StdoutClosed(Exception):
+    """The reader of stdout went away (`atai tail | head`): stop quietly, exit 0."""

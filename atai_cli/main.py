@@ -1,62 +1,166 @@
-"""The entry point, and the one place where exceptions become messages and exit codes."""
+"""The entry point: main(argv, env) builds the state, runs the Typer app, and is the one
+place where exceptions become a message, a hint and an exit code."""
 
 from __future__ import annotations
 
 import os
 import sys
+from contextlib import ExitStack, redirect_stderr, redirect_stdout
 from typing import Sequence
 
-from atai_cli.errors import AtaiError
+from atai_cli.environment import Environment
+from atai_cli.errors import AtaiError, AuthError, NotFoundError, StdoutClosed, UsageError
 
 EXIT_INTERRUPTED = 130
 
+# The standard next step for each kind of failure, when the code that raised it had nothing
+# more specific to say.
+HINTS_BY_RESOURCE = {
+    "lens": "list lenses with `atai lens list`",
+    "session": "list sessions with `atai session list`",
+    "file": "list files with `atai files list`, upload one with `atai files upload PATH`",
+}
+AUTH_HINT = "check ATAI_API_KEY, pass --api-key, or run `atai login`"
 
-def report(exc: BaseException, *, debug: bool = False, secrets: Sequence[str | None] = ()) -> int:
+
+def describe(exc: BaseException, debug: bool = False) -> tuple[str | None, str | None, int]:
+    """(message, hint, exit code) for any exception; a None message prints nothing."""
+    import typer
+
+    if isinstance(exc, StdoutClosed):
+        return None, None, 0
+    if isinstance(exc, AtaiError):
+        hint = exc.hint
+        if hint is None and isinstance(exc, NotFoundError):
+            hint = HINTS_BY_RESOURCE.get(exc.resource or "")
+        if hint is None and isinstance(exc, AuthError):
+            hint = AUTH_HINT
+        return exc.message, hint, exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", None, EXIT_INTERRUPTED
+    if isinstance(exc, typer.TyperException):  # Typer's usage errors (bad flag, missing argument)
+        return _usage_message(exc), _usage_hint(exc), 2
+    if isinstance(exc, (typer.Abort, EOFError)):
+        return "aborted: no answer", None, 1
+    if isinstance(exc, BrokenPipeError):
+        return None, None, 0
+    message = f"unexpected failure: {type(exc).__name__}: {exc}"
+    return message, None if debug else "run again with --debug for the traceback, and report it", 1
+
+
+def _usage_message(exc) -> str:
+    text = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    text = text.replace("Value error, ", "").strip()
+    return text[:1].lower() + text[1:] if text[:2] != text[:2].upper() else text
+
+
+def _usage_hint(exc) -> str:
+    ctx = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", None) or "atai"
+    return f"see `{path} --help`"
+
+
+def report(exc: BaseException, out, *, debug: bool = False, secrets: Sequence[str | None] = ()) -> int:
     """Print one line (plus a hint) for a failure on stderr and return its exit code.
-
-    With --debug the traceback comes first; the API key is masked in it too.
-    """
-    from atai_cli.output import Output
+    With --debug the traceback comes first; every secret is masked in it too."""
     from atai_cli.protocol.redact import redact_text
 
-    out = Output()
-    if debug and not isinstance(exc, (KeyboardInterrupt, BrokenPipeError)):
+    message, hint, code = describe(exc, debug)
+    if debug and message is not None and not isinstance(exc, KeyboardInterrupt):
         import traceback
 
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        sys.stderr.write(redact_text(text, *secrets))
-    if isinstance(exc, AtaiError):
-        out.error(redact_text(exc.message, *secrets), exc.hint)
-        return exc.exit_code
-    if isinstance(exc, KeyboardInterrupt):
-        out.error("interrupted")
-        return EXIT_INTERRUPTED
-    message = redact_text(f"{type(exc).__name__}: {exc}", *secrets)
-    out.error(f"unexpected failure: {message}", None if debug else "run again with --debug for the traceback, and report it")
-    return 1
+        out.line(redact_text(text, *secrets).rstrip())
+    if message is not None:
+        out.error(redact_text(message, *secrets), redact_text(hint, *secrets) if hint else None)
+    return code
 
 
-def silence_stdout() -> None:
-    """After EPIPE (`atai tail | head`), point stdout at /dev/null so the final flush at exit
-    cannot raise again and print 'Exception ignored ... BrokenPipeError'."""
+def _version(env: Environment) -> int:
+    from atai_cli import __version__
+
+    env.stdout.write(f"atai {__version__}\n")
+    env.stdout.flush()
+    return 0
+
+
+def run(argv: Sequence[str], env: Environment) -> int:
+    """Run the app with this environment; the exit code."""
+    from atai_cli.app import app
+    from atai_cli.output import Output
+    from atai_cli.state import AppState
+
+    state = AppState(env)
     try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):
-        pass
+        with ExitStack() as stack:
+            # Typer and Rich write help and prompts to sys.*: point those at the injected streams.
+            if env.stdout is not sys.stdout:
+                stack.enter_context(redirect_stdout(env.stdout))
+            if env.stderr is not sys.stderr:
+                stack.enter_context(redirect_stderr(env.stderr))
+            if env.stdin is not sys.stdin:
+                stack.enter_context(_redirect_stdin(env.stdin))
+            try:
+                code = app(args=list(argv), prog_name="atai", standalone_mode=False, obj=state)
+            finally:
+                state.close()
+        if code == EXIT_INTERRUPTED:  # Typer turns KeyboardInterrupt into Exit(130)
+            state.out.error("interrupted")
+        return code if isinstance(code, int) else 0
+    except SystemExit as exc:  # Typer's own exits (completion, EPIPE on help)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except BaseException as exc:  # noqa: BLE001 - the one boundary
+        if _is_help_request(exc):
+            return _print_help(exc, env)
+        out = state.out if state.out_ready else Output.for_env(env)
+        return report(exc, out, debug=state.debug, secrets=state.secrets())
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def _is_help_request(exc: BaseException) -> bool:
+    return type(exc).__name__ == "NoArgsIsHelpError"
+
+
+def _print_help(exc, env: Environment) -> int:
+    """`atai` or `atai session` alone: the group's help on stdout, exit 0 (as gh does)."""
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        env.stdout.write(ctx.get_help() + "\n")
+    return 0
+
+
+class _redirect_stdin:
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def __enter__(self):
+        self.saved, sys.stdin = sys.stdin, self.stream
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdin = self.saved
+
+
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    env = env or Environment()
     if args == ["--version"]:
         # Answered before Typer is imported: `atai --version` is what scripts and shells
         # call most, and Typer alone costs more than a bare interpreter start.
-        from atai_cli import __version__
+        return _version(env)
+    code = run(args, env)
+    if code == 0 and env.stdout is sys.stdout:
+        _flush_or_silence()
+    return code
 
-        sys.stdout.write(f"atai {__version__}\n")
-        return
-    from atai_cli.app import app
 
-    app(args=args, prog_name="atai")
-
+def _flush_or_silence() -> None:
+    """After EPIPE (`atai tail | head`), point stdout at /dev/null so the final flush at exit
+    cannot raise again and print 'Exception ignored ... BrokenPipeError'."""
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass

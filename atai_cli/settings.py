@@ -1,176 +1,125 @@
-"""Configuration: flags > ATAI_* environment > the profile's table in config.toml > defaults.
+"""Settings: flags > ATAI_* environment > the profile's table in config.toml > defaults.
 
-pydantic-settings is imported here and nowhere else, and only by commands that talk to the
-API, because importing it costs ~130 ms that `atai --version` and `--help` must not pay.
+pydantic-settings is imported here and nowhere else, and only by commands that need
+settings: importing it costs more than a bare interpreter start, which `atai --version` and
+`--help` must not pay. Every value is validated at the door (exit 2 naming the setting and
+where it came from), so a bad value never surfaces later as a strange network error.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
-from pydantic import SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from atai_cli.config_file import read_config
 from atai_cli.errors import UsageError
 
 DEFAULT_ENDPOINT = "https://api.u1.archetypeai.app/v0.5"
 DEFAULT_PROFILE = "default"
-_active_profile: ContextVar[str] = ContextVar("atai_profile", default=DEFAULT_PROFILE)
-
-
-def config_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "atai"
-
-
-def config_path() -> Path:
-    return config_dir() / "config.toml"
-
-
-def _toml():
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-    return tomllib
-
-
-def read_config(path: Path | None = None) -> dict[str, Any]:
-    path = path or config_path()
-    if not path.exists():
-        return {}
-    try:
-        data = _toml().loads(path.read_text("utf-8"))
-    except Exception as exc:
-        raise UsageError(f"{path} is not valid TOML: {exc}", hint="fix or delete the file") from exc
-    return data if isinstance(data, dict) else {}
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
-
-
-def _toml_key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (0600), whatever the umask or the old mode."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
-
-
-def write_config(data: dict[str, dict[str, Any]], path: Path | None = None) -> Path:
-    path = path or config_path()
-    lines = ["# atai configuration: one table per profile. Written by atai (mode 0600).", ""]
-    for profile, table in data.items():
-        if not isinstance(table, dict):
-            continue
-        lines.append(f"[{_toml_key(profile)}]")
-        for key, value in table.items():
-            if value is not None:
-                lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-        lines.append("")
-    write_private(path, "\n".join(lines))
-    return path
-
-
-def update_profile(profile: str, set_values: dict[str, Any] | None = None, unset: list[str] | None = None) -> Path:
-    data = read_config()
-    table = dict(data.get(profile) or {})
-    table.update(set_values or {})
-    for key in unset or []:
-        table.pop(key, None)
-    data[profile] = table
-    return write_config(data)
-
-
-class _ProfileSource(PydanticBaseSettingsSource):
-    """The active profile's table of config.toml."""
-
-    def get_field_value(self, field, field_name):  # pragma: no cover - __call__ does the work
-        return None, field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        table = read_config().get(_active_profile.get()) or {}
-        return {k: v for k, v in table.items() if k in self.settings_cls.model_fields}
+ENV_PREFIX = "ATAI_"
+SECRET_SETTINGS = frozenset({"api_key", "forward_secret"})
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ATAI_", extra="ignore")
+    model_config = SettingsConfigDict(extra="ignore", validate_default=False)
 
     api_key: SecretStr | None = None
     api_endpoint: str = DEFAULT_ENDPOINT
-    timeout: float = 30.0
-    max_retries: int = 4
-    retry_delay: float = 0.5  # first REST retry delay; doubles up to 30 s
-    reconnect_delay: float = 1.0  # first SSE/WebSocket reconnect delay; doubles up to 30 s
-    client_id: str | None = None  # session.read cursor id; default: one kept per profile
+    timeout: float = Field(30.0, gt=0, description="seconds per REST request")
+    max_retries: int = Field(4, ge=0, le=100, description="REST retries on connection errors, 429 and 5xx")
+    retry_delay: float = Field(0.5, ge=0, description="first REST retry delay; doubles up to 30 s")
+    reconnect_delay: float = Field(1.0, gt=0, description="first SSE/WebSocket reconnect delay; doubles up to 30 s")
+    reconnect_give_up: float | None = Field(None, gt=0, description="stop reconnecting after this many seconds (default: never)")
+    client_id: str | None = Field(None, min_length=1, description="session.read cursor id (default: one kept per profile)")
+    forward_secret: SecretStr | None = None
+
+    @field_validator("api_endpoint")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. https://api.u1.archetypeai.app/v0.5")
+        return value.rstrip("/")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
-        return (init_settings, env_settings, _ProfileSource(settings_cls))
+        # load_settings merges flags, the injected environment and the profile itself (in that
+        # order of precedence), so the values name their source in errors and `config show`.
+        return (init_settings,)
 
 
-FIELDS = ("api_key", "api_endpoint", "timeout", "max_retries", "retry_delay", "reconnect_delay", "client_id")
+FIELDS = tuple(Settings.model_fields)
 
 
-def resolve_profile(flag: str | None) -> str:
-    return flag or os.environ.get("ATAI_PROFILE") or DEFAULT_PROFILE
+def env_values(environ: Mapping[str, str]) -> dict[str, str]:
+    return {name: environ[ENV_PREFIX + name.upper()] for name in FIELDS if ENV_PREFIX + name.upper() in environ}
 
 
-def load_settings(flags: dict[str, Any], profile: str) -> Settings:
-    token = _active_profile.set(profile)
+def _sources(flags: dict[str, Any], profile: str, environ: Mapping[str, str], config_path: Path) -> dict[str, dict]:
+    """Each source's values, in order of precedence."""
+    table = read_config(config_path).get(profile)
+    return {
+        "flag": {k: v for k, v in flags.items() if v is not None},
+        "env": env_values(environ),
+        "file": {k: v for k, v in table.items() if k in Settings.model_fields} if isinstance(table, dict) else {},
+    }
+
+
+def load_settings(flags: dict[str, Any], profile: str, environ: Mapping[str, str], config_path: Path) -> Settings:
+    sources = _sources(flags, profile, environ, config_path)
+    merged = {**sources["file"], **sources["env"], **sources["flag"]}
     try:
-        return Settings(**{k: v for k, v in flags.items() if v is not None})
+        return Settings(**merged)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise UsageError(f"bad setting: {problems}", hint="check ATAI_* variables and config.toml") from exc
-    finally:
-        _active_profile.reset(token)
+        problems = []
+        for error in exc.errors():
+            name = ".".join(map(str, error["loc"]))
+            problems.append(f"{name} ({describe_origin(name, sources, profile, config_path)}): {error['msg']}")
+        raise UsageError(f"bad setting: {'; '.join(problems)}", hint="fix the value, or remove it to use the default") from exc
 
 
-def provenance(flags: dict[str, Any], profile: str) -> dict[str, str]:
+def describe_origin(name: str, sources: dict[str, dict], profile: str, config_path: Path) -> str:
+    if name in sources["flag"]:
+        return "flag --" + name.replace("_", "-").replace("api-endpoint", "endpoint")
+    if name in sources["env"]:
+        return f"env {ENV_PREFIX}{name.upper()}"
+    if name in sources["file"]:
+        return f"{config_path} [{profile}]"
+    return "default"
+
+
+def provenance(flags: dict[str, Any], profile: str, environ: Mapping[str, str], config_path: Path) -> dict[str, str]:
     """Where each setting's value comes from: flag, env, file or default."""
-    table = read_config().get(profile) or {}
-    origin = {}
-    for name in FIELDS:
-        if flags.get(name) is not None:
-            origin[name] = "flag"
-        elif os.environ.get(f"ATAI_{name.upper()}") is not None:
-            origin[name] = f"env ATAI_{name.upper()}"
-        elif name in table:
-            origin[name] = f"file [{profile}]"
-        else:
-            origin[name] = "default"
-    return origin
+    sources = _sources(flags, profile, environ, config_path)
+    short = {name: describe_origin(name, sources, profile, config_path) for name in FIELDS}
+    return {name: (f"file [{profile}]" if origin.endswith(f"[{profile}]") else origin) for name, origin in short.items()}
 
 
-def stored_client_id(profile: str) -> str:
-    """A stable session.read client_id per machine and profile, so repeated reads never replay."""
-    path = config_dir() / "client_ids.json"
-    try:
-        ids = json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
-        ids = {}
-    if not isinstance(ids, dict):
-        ids = {}
-    if not ids.get(profile):
-        ids[profile] = "atai-" + secrets.token_hex(6)
+def validate_value(name: str, text: str) -> Any:
+    """A value for `atai config set`, checked against the model before anything is written."""
+    if name not in Settings.model_fields:
+        raise UsageError(f"unknown setting {name!r}", hint=f"one of: {', '.join(FIELDS)}")
+    field = Settings.model_fields[name]
+    from typing import Annotated
+
+    adapter = TypeAdapter(Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation)  # type: ignore[misc]
+    candidate: Any = text
+    if field.annotation not in (str, SecretStr) and name not in ("client_id", "api_endpoint", "api_key", "forward_secret"):
+        import json
+
         try:
-            write_private(path, json.dumps(ids, indent=2))
-        except OSError:
-            pass  # a read-only config dir still works, with a per-run id
-    return str(ids[profile])
+            candidate = json.loads(text)
+        except ValueError:
+            candidate = text
+    try:
+        value = adapter.validate_python(candidate, strict=False)
+        if name == "api_endpoint":
+            value = Settings._http_url(value)
+    except (ValidationError, ValueError) as exc:
+        reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise UsageError(f"bad value for {name}: {text!r}: {reason}") from exc
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    return value

@@ -28,16 +28,18 @@ def command_paths(app, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
 def render() -> str:
     os.environ.update(COLUMNS="100", TERM="dumb", NO_COLOR="1")
     os.environ.pop("FORCE_COLOR", None)
-    from typer.testing import CliRunner
+    import io
 
     from atai_cli.app import app
+    from atai_cli.environment import Environment
+    from atai_cli.main import main as atai
 
-    runner = CliRunner()
     sections = ["# atai command reference", "",
                 "Generated from the app's own help by `python scripts/gen_docs.py`; do not edit by hand.", ""]
     for path in [()] + sorted(command_paths(app)):
-        result = runner.invoke(app, [*path, "--help"], prog_name="atai", env={"COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1"})
-        text = "\n".join(line.rstrip() for line in result.stdout.strip("\n").splitlines())
+        stdout = io.StringIO()
+        atai([*path, "--help"], Environment(stdin=io.StringIO(), stdout=stdout, stderr=io.StringIO(), environ=dict(os.environ)))
+        text = "\n".join(line.rstrip() for line in stdout.getvalue().strip("\n").splitlines())
         sections += [f"## {' '.join(('atai',) + path)}", "", "```text", text, "```", ""]
     return "\n".join(sections)
 

@@ -11,12 +11,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import io
+
 import httpx
 import pytest
-from typer.testing import CliRunner
 
-from atai_cli.app import app
 from atai_cli.client.api import LensApi
+from atai_cli.environment import Environment
+from atai_cli.main import main
 from atai_cli.emulator.tuning import EmulatorConfig
 from atai_cli.emulator.server import EmulatorServer
 
@@ -136,16 +138,20 @@ class Result:
         return [line for line in self.stdout.splitlines() if line]
 
 
+def run_cli(*args: str, input: str | None = None, tty: bool = False, env: dict | None = None) -> Result:
+    """Run atai in-process through main(argv, env), with its own streams and variables."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    environ = {**os.environ, **(env or {})}
+    environment = Environment(stdin=io.StringIO(input or ""), stdout=stdout, stderr=stderr, environ=environ,
+                              stdin_isatty=tty, stdout_isatty=tty, stderr_isatty=tty)
+    code = main(list(args), environment)
+    return Result(code, stdout.getvalue(), stderr.getvalue())
+
+
 @pytest.fixture
 def cli():
     """Run atai in-process, like a user would, with stdout and stderr kept apart."""
-    runner = CliRunner()
-
-    def run(*args: str, input: str | None = None) -> Result:
-        result = runner.invoke(app, list(args), input=input, prog_name="atai")
-        return Result(result.exit_code, result.stdout, result.stderr)
-
-    return run
+    return run_cli
 
 
 def subprocess_env(emu: Emu, **extra: str) -> dict:

@@ -192,10 +192,10 @@ def test_stream_output_attaches_sse_writer(cli, emu):
 # -- query ----------------------------------------------------------------------------------
 def test_query_prints_the_answer(cli, emu, tmp_path):
     image = tmp_path / "frame.jpg"
-    image.write_bytes(b"\xff\xd8jpeg bytes")
+    image.write_bytes(b"\xff\xd8\xffjpeg bytes")
     session_id = emu.running_session(CAMERA_LENS_ID)
     result = cli("query", session_id, "--image", str(image), "--focus", "cars", "--instruction", "Count them")
-    assert result.exit_code == 0 and result.stdout.startswith("An image of 12 bytes") and "Focus: cars" in result.stdout
+    assert result.exit_code == 0 and result.stdout.startswith("An image of 13 bytes") and "Focus: cars" in result.stdout
     reply = as_json(cli("query", session_id, "--image", str(image), "--template", "image_bbox", "--json"))
     assert json.loads(reply["response"][0])[0]["label"] == "object"
 
@@ -203,7 +203,7 @@ def test_query_prints_the_answer(cli, emu, tmp_path):
 def test_query_server_timeout_exits_5(cli, emu, tmp_path):
     emu.configure(query_timeout_s=0.2)
     image = tmp_path / "frame.jpg"
-    image.write_bytes(b"x")
+    image.write_bytes(b"\xff\xd8\xff")
     session_id = emu.running_session(SSE_LENS_ID)  # not a query lens: the server times out
     result = cli("query", session_id, "--image", str(image))
     assert result.exit_code == 5 and "Response timed out for query" in result.stderr
@@ -212,7 +212,7 @@ def test_query_server_timeout_exits_5(cli, emu, tmp_path):
 def test_query_client_timeout_exits_5(cli, emu, tmp_path):
     emu.configure(query_delay_s=5, query_timeout_s=10)
     image = tmp_path / "frame.jpg"
-    image.write_bytes(b"x")
+    image.write_bytes(b"\xff\xd8\xff")
     session_id = emu.running_session(CAMERA_LENS_ID)
     assert cli("query", session_id, "--image", str(image), "--timeout", "1").exit_code == 5
 

@@ -64,13 +64,18 @@ def test_never_retries_other_errors(emu, status):
 def test_auth_error(emu):
     with pytest.raises(AuthError) as info:
         RestClient(emu.endpoint, "wrong-key").request("GET", "lens/metadata")
-    assert info.value.exit_code == 3 and "401" in info.value.message and "ATAI_API_KEY" in info.value.hint
+    assert info.value.exit_code == 3 and "401" in info.value.message
+    assert info.value.hint is None  # the client says what failed; the CLI's boundary says what to do
 
 
-def test_not_found_carries_server_message(emu):
+@pytest.mark.parametrize("path,body,resource", [
+    ("lens/sessions/destroy", {"session_id": "lsn-missing"}, "session"),
+    ("lens/sessions/create", {"lens_id": "lns-missing"}, "lens"),
+])
+def test_not_found_carries_server_message_and_what_is_missing(emu, path, body, resource):
     with pytest.raises(NotFoundError) as info:
-        rest(emu).request("POST", "lens/sessions/destroy", json_body={"session_id": "lsn-missing"})
-    assert "lsn-missing" in info.value.message and "atai session list" in info.value.hint
+        rest(emu).request("POST", path, json_body=body)
+    assert next(iter(body.values())) in info.value.message and info.value.resource == resource
 
 
 def test_non_json_body_is_a_protocol_error(emu):

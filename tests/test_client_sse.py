@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from atai_cli.client.sse import SseFollower
+from atai_cli.client.sse_follower import SseFollower
 from atai_cli.emulator.catalog import SSE_LENS_ID
 from atai_cli.errors import AuthError, NotFoundError, OperationTimeout, ProtocolError
 from conftest import SAMPLE_CSV

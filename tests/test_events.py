@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from atai_cli.client.events import EventStreamDecoder
+from atai_cli.client.sse_decoder import EventStreamDecoder
 
 
 def decode(stream: bytes, chunks: list[bytes] | None = None, last_id: str = ""):

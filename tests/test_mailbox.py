@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from atai_cli.client import mailbox
-from atai_cli.client.mailbox import MailboxFollower
+from atai_cli.client import followers
+from atai_cli.client.mailbox_follower import MailboxFollower
 from atai_cli.client.socket import SocketClosed
 from atai_cli.errors import NotFoundError
 
@@ -34,7 +34,7 @@ class ScriptedSocket:
 @pytest.fixture
 def sleeps(monkeypatch):
     recorded: list[float] = []
-    monkeypatch.setattr(mailbox.time, "sleep", recorded.append)
+    monkeypatch.setattr(followers.Follower, "_sleep", lambda self, seconds: recorded.append(seconds))
     return recorded
 
 
@@ -45,7 +45,7 @@ def test_interval_backs_off_when_idle_and_snaps_back(sleeps):
     assert events == [1, 2, 3]
     assert sleeps == [0.05, 0.1, 0.15, 0.05, 0.1]  # no sleep while messages flow
     assert {data["client_id"] for _, data in sock.requests} == {"cid"}
-    assert follower.end_reason == "session is gone (destroyed)"
+    assert follower.end_reason == "session was destroyed"
 
 
 def test_reconnects_with_the_same_client_id(sleeps):

@@ -1,95 +1,175 @@
-"""The output layer on its own: every mode, stdout/stderr separation, redaction, the live view."""
+"""The output layer on its own: every mode, stdout/stderr separation, redaction, the views."""
 
 from __future__ import annotations
 
 import io
 import json
+import time
 
+import pytest
 from rich.console import Console
 
-from atai_cli.client.stream import OutputEvent, StreamStatus
-from atai_cli.output import Output
+from atai_cli.output import Column, Output
+from atai_cli.output.fleet_view import FleetView, session_colour
+from atai_cli.output.formats import duration, local_time, plural
+from atai_cli.output.jsonl import SHAPE_DATA, SHAPE_FLEET, SHAPE_META, JsonLinesWriter, event_line
 from atai_cli.output.live import LiveView
-from atai_cli.output.stream import JsonLinesWriter
+from atai_cli.pipeline.fleet import SessionOutcome
+from atai_cli.protocol.records import OutputEvent, StreamStatus
 
-ROWS = [{"session_id": "lsn-1", "api_key": "sk-secret", "n": 1.5, "cfg": {"a": [1]}}]
-COLUMNS = [("session_id", "SESSION ID"), ("n", "N"), ("cfg", "CONFIG")]
+ROWS = [{"session_id": "lsn-1", "api_key": "sk-secret", "n": 1.5, "cfg": {"a": [1]}, "session_duration_sec": 1191.722,
+         "last_update_timestamp": 1796108696.5}]
+COLUMNS = [Column("session_id", "SESSION ID"), Column("n", "N"), Column("cfg", "CONFIG"),
+           Column("session_duration_sec", "AGE", "duration"), Column("last_update_timestamp", "UPDATED", "time")]
 
 
-def outputs(json_mode: bool):
+def outputs(mode: str):
     out, err = io.StringIO(), io.StringIO()
-    return Output(json_mode, stdout=out, stderr=err), out, err
+    layer = Output(stdout=out, stderr=err, stdout_tty=mode == "tty", stderr_tty=False, json_mode=mode == "json")
+    return layer, out, err
 
 
-def test_table_human_and_json():
-    human, out, err = outputs(False)
+def test_table_on_a_terminal_and_as_json():
+    human, out, err = outputs("tty")
     human.table(ROWS, COLUMNS)
     assert "lsn-1" in out.getvalue() and "SESSION ID" in out.getvalue() and err.getvalue() == ""
-    machine, out, _ = outputs(True)
+    assert "19m51s" in out.getvalue() and "1191.7" not in out.getvalue()
+    machine, out, _ = outputs("json")
     machine.table(ROWS, COLUMNS)
-    assert json.loads(out.getvalue()) == [{"session_id": "lsn-1", "api_key": "***", "n": 1.5, "cfg": {"a": [1]}}]
+    assert json.loads(out.getvalue())[0]["api_key"] == "***"
+
+
+def test_a_table_off_a_terminal_is_tab_separated_and_never_wrapped():
+    plain, out, _ = outputs("plain")
+    rows = [{**ROWS[0], "session_id": "lsn-" + "x" * 150}] * 3
+    plain.table(rows, COLUMNS)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "SESSION ID\tN\tCONFIG\tAGE\tUPDATED"
+    assert len(lines) == 4 and all(line.count("\t") == 4 for line in lines)
+    assert lines[1].startswith("lsn-" + "x" * 150 + "\t1.5\t")
+    assert local_time(1796108696.5) in lines[1] and "\x1b" not in out.getvalue() and "│" not in out.getvalue()
 
 
 def test_record_is_redacted_in_every_mode():
-    for mode in (False, True):
-        out_layer, out, err = outputs(mode)
-        out_layer.record({"session_id": "lsn-1", "api_key": "sk-secret", "nested": {"api_key": "sk-secret"}})
+    for mode in ("tty", "plain", "json"):
+        layer, out, err = outputs(mode)
+        layer.record({"session_id": "lsn-1", "api_key": "sk-secret", "nested": {"api_key": "sk-secret"}})
         assert "sk-secret" not in out.getvalue() + err.getvalue()
 
 
+def test_a_record_shows_nested_config_as_yaml_on_a_terminal():
+    layer, out, _ = outputs("tty")
+    layer.record({"lens_id": "lns-1", "lens_config": {"model_pipeline": [{"processor_name": "p"}], "model_parameters": {"focus": "cars"}}})
+    text = out.getvalue()
+    assert "processor_name: p" in text and "focus: cars" in text and '{"model_pipeline"' not in text
+
+
 def test_messages_go_to_stderr_only():
-    out_layer, out, err = outputs(False)
-    out_layer.info("working")
-    out_layer.warn("careful")
-    out_layer.error("broken", "do this")
-    out_layer.success("done")
+    layer, out, err = outputs("tty")
+    layer.info("working")
+    layer.warn("careful")
+    layer.error("broken", "do this")
+    layer.success("done")
     assert out.getvalue() == ""
     text = err.getvalue()
     assert "working" in text and "warning: careful" in text and "error: broken" in text and "hint: do this" in text
 
 
 def test_empty_table_says_so_on_stderr():
-    out_layer, out, err = outputs(False)
-    out_layer.table([], COLUMNS, empty="no sessions")
+    layer, out, err = outputs("tty")
+    layer.table([], COLUMNS, empty="no sessions")
     assert out.getvalue() == "" and "no sessions" in err.getvalue()
 
 
 def test_progress_and_spinner_are_silent_off_a_terminal():
-    out_layer, out, err = outputs(False)
-    with out_layer.progress("uploading", 10) as update:
+    layer, out, err = outputs("plain")
+    with layer.progress("uploading", 10) as update:
         update(5, 10)
-    with out_layer.spinner("waiting"):
+    with layer.spinner("waiting"):
         pass
     assert out.getvalue() == "" and err.getvalue() == ""
 
 
-def test_json_lines_writer_keeps_server_bytes_and_meta_wraps():
-    buffer = io.StringIO()
-    writer = JsonLinesWriter(buffer)
-    raw = '{"type":"inference.result","event_data":{"x":1}}'
-    writer.write_event(OutputEvent("sse", "7", "message", "inference.result", json.loads(raw), raw))
-    multi = '{"type":"a",\n"b":2}'
-    writer.write_event(OutputEvent("sse", "8", "message", "a", json.loads(multi), multi))
-    assert not writer.write_event(OutputEvent("sse", "9", "message", None, "oops", "oops", ok=False))
-    assert buffer.getvalue().splitlines() == [raw, '{"type":"a","b":2}']
-    meta = io.StringIO()
-    JsonLinesWriter(meta, meta=True).write_event(OutputEvent("sse", None, "message", None, "oops", "oops", ok=False))
-    assert json.loads(meta.getvalue()) == {"id": None, "event": "message", "channel": "sse", "data": "oops"}
+def test_readable_times_durations_and_plurals():
+    assert duration(1191.722) == "19m51s" and duration(7384) == "2h03m" and duration(90000) == "1d01h" and duration(0.4) == "0.4s"
+    assert local_time(1796108696) == time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(1796108696))
+    assert local_time(None) == "-" and local_time("soon") == "soon"
+    assert plural(1, "event") == "1 event" and plural(2, "window") == "2 windows" and plural(0, "event") == "0 events"
+
+
+SSE = OutputEvent("sse", "7", "message", "inference.result",
+                  {"type": "inference.result", "timestamp": 17.5, "event_data": {"response": ["a"]}},
+                  '{"type":"inference.result","timestamp":17.5,"event_data":{"response":["a"]}}', session_id="lsn-1")
+MAIL = OutputEvent("read", None, "inference.result", "inference.result",
+                   {"timestamp": 18.0, "type": "inference.result", "data": {"response": ["a"]}}, session_id="lsn-2")
+
+
+def test_event_lines_keep_server_bytes_and_wrap_the_same_on_both_channels():
+    assert event_line(SSE, SHAPE_DATA) == SSE.raw
+    assert event_line(OutputEvent("sse", "9", "message", None, "oops", "oops", ok=False), SHAPE_DATA) is None
+    sse, mail = json.loads(event_line(SSE, SHAPE_META)), json.loads(event_line(MAIL, SHAPE_META))
+    assert set(sse) == {"id", "event", "channel", "data", "type", "payload", "timestamp"}
+    assert sse["payload"] == mail["payload"] == {"response": ["a"]}
+    assert (sse["type"], sse["timestamp"], mail["timestamp"]) == ("inference.result", 17.5, 18.0)
+    fleet = json.loads(event_line(MAIL, SHAPE_FLEET))
+    assert list(fleet)[0] == "session_id" and fleet["session_id"] == "lsn-2"
+    assert json.loads(event_line(OutputEvent("sse", None, "message", None, "oops", "oops", ok=False), SHAPE_META))["data"] == "oops"
+
+
+def test_json_lines_writer_batches_until_flushed():
+    class Stream(io.StringIO):
+        flushes = 0
+
+        def flush(self):
+            Stream.flushes += 1
+
+    stream = Stream()
+    writer = JsonLinesWriter(stream, batched=True)
+    writer.write_line("{}")
+    writer.write_line("[]")
+    assert Stream.flushes == 0
+    writer.flush()
+    assert stream.getvalue() == "{}\n[]\n" and Stream.flushes == 1
 
 
 def test_live_view_renders_state_counts_and_events():
-    console = Console(file=io.StringIO(), width=120, record=True, color_system=None)
+    console = Console(file=io.StringIO(), width=120, height=30, record=True, color_system=None)
     view = LiveView(console, "lsn-1", "sse", "writer found")
     status = StreamStatus(channel="sse")
     status.update("connected")
-    view.on_status(status)
+    view.status_changed(None, status)
     for n in range(3):
         view.add(OutputEvent("sse", str(n + 1), "message", "inference.result", {"type": "inference.result", "event_data": {"response": [f"label-{n}\x1b[31m"]}}))
     console.print(view.render())
     text = console.export_text()
-    assert "lsn-1" in text and "connected" in text and "events 3" in text and "last id 3" in text
+    assert "lsn-1" in text and "connected" in text and "3 events" in text and "last id 3" in text
     assert "inference.result" in text and "label-2" in text
     assert "\x1b" not in text  # server strings cannot inject terminal escapes
-    status.update("reconnecting", "stream closed", retry_at=status.changed + 2)
+    status.update("reconnecting", "connection refused", retry_at=time.monotonic() + 2)
     console.print(view.render())
-    assert "reconnecting in" in console.export_text()
+    frame = console.export_text()
+    assert frame.count("reconnecting in") == 1 and "connection refused" in frame  # one countdown, the cause beside it
+
+
+@pytest.mark.parametrize("width,height", [(80, 24), (200, 50), (30, 8), (20, 6)])
+def test_fleet_view_fits_any_terminal(width, height):
+    console = Console(file=io.StringIO(), width=width, height=height, record=True, color_system=None)
+    view = FleetView(console)
+    for n in range(30):
+        sid = f"lsn-261201{n:024x}"
+        outcome = SessionOutcome(sid, lens_id="lns-emulator-sse", channel="sse" if n % 3 else "read")
+        view.session_started(outcome)
+        status = StreamStatus(channel=outcome.channel)
+        status.update("connected")
+        view.status_changed(outcome, status)
+        view.add(OutputEvent(outcome.channel, str(n), "message", "inference.result", {"event_data": {"response": ["ok"]}}, session_id=sid))
+    console.print(view.render())
+    lines = console.export_text().splitlines()
+    assert len(lines) <= height
+    assert all(len(line) <= width for line in lines)
+    assert any("more sessions" in line for line in lines)
+
+
+def test_session_colours_are_stable():
+    assert session_colour("lsn-a") == session_colour("lsn-a")
+    assert len({session_colour(f"lsn-{n}") for n in range(50)}) > 5

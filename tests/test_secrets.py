@@ -13,7 +13,7 @@ def world(emu, tmp_path):
     emu.configure(idle_timeout_s=0.3)
     emu.upload("sample.csv", SAMPLE_CSV.read_bytes())
     image = tmp_path / "frame.png"
-    image.write_bytes(b"png")
+    image.write_bytes(b"\x89PNG\r\n\x1a\n png")
     lens_file = tmp_path / "lens.json"
     lens_file.write_text('{"lens_name": "leak check", "lens_config": {}}')
     return {

@@ -10,7 +10,6 @@ import time
 from typing import Callable, Iterable
 
 from atai_cli.client.socket import SessionSocket
-from atai_cli.errors import ApiError
 
 
 class Pacer:
@@ -32,21 +31,19 @@ class Pacer:
         self._next = now + self.interval
 
 
-def push_windows(
+def push_events(
     socket: SessionSocket,
-    windows: Iterable[dict],
+    events: Iterable[dict],
     pacer: Pacer,
     on_sent: Callable[[int], None] | None = None,
 ) -> int:
     """Send each data event as a session.update; returns how many were accepted."""
+    from atai_cli.client.api import check_reply
+
     sent = 0
-    for window in windows:
+    for event in events:
         pacer.wait()
-        reply = socket.request("session.update", window)
-        data = reply.get("event_data")
-        if isinstance(data, dict) and data.get("is_valid") is False:
-            reasons = "; ".join(map(str, data.get("error_messages") or [])) or "no reason given"
-            raise ApiError(f"session.update rejected window {sent + 1}: {reasons}")
+        check_reply(socket.request("session.update", event), f"session.update of window {sent + 1}")
         sent += 1
         if on_sent:
             on_sent(sent)

@@ -38,30 +38,49 @@ def error_details(body: Any, text: str = "") -> tuple[str | None, str]:
     return None, snippet or "no details in the response"
 
 
+RESOURCE_BY_CODE = {"lens_not_found": "lens", "session_not_found": "session", "file_not_found": "file",
+                    "upload_not_found": "file"}
+
+
+def resource_of(url: str, code: str | None = None) -> str | None:
+    """Which kind of thing a 404 is about: from the error code, else from the path."""
+    if code in RESOURCE_BY_CODE:
+        return RESOURCE_BY_CODE[code]
+    if "/sessions" in url:
+        return "session"
+    if "/files" in url:
+        return "file"
+    if "/lens" in url:
+        return "lens"
+    return None
+
+
 def raise_for_status(status: int, url: str, body: Any, text: str = "") -> None:
     """Map an HTTP error status to the typed error the CLI turns into an exit code."""
     code, message = error_details(body, text)
     if status in (401, 403):
-        raise AuthError(
-            f"{status} from {url}: {message}",
-            hint="check ATAI_API_KEY, or run with --api-key (or `atai login`)",
-        )
+        raise AuthError(f"{status} from {url}: {message}")
     if status == 404:
-        raise NotFoundError(f"{message} ({status} from {url})", hint=_list_hint(url))
+        raise NotFoundError(f"{message} ({status} from {url})", resource=resource_of(url, code))
     hint = None
     if status >= 500 or status in RETRY_STATUSES:
         hint = "the server is having trouble; try again in a moment"
     raise ApiError(f"{status} from {url}: {message}", hint, status=status, code=code)
 
 
-def _list_hint(url: str) -> str:
-    if "/sessions" in url:
-        return "list sessions with `atai session list`"
-    if "/files" in url:
-        return "list files with `atai files list`"
-    if "/lens" in url:
-        return "list lenses with `atai lens list`"
-    return "check the endpoint (--endpoint / ATAI_API_ENDPOINT)"
+class RedirectLoop(httpx.HTTPError):
+    """A redirect to where the request already was (e.g. an empty Location)."""
+
+
+def _refuse_redirect_loops(response: httpx.Response) -> None:
+    """Stop at the first redirect that leads back to a URL already visited, instead of
+    following it until httpx's limit (about 20 quick requests)."""
+    if not response.has_redirect_location:
+        return
+    target = response.url.join(response.headers.get("location", ""))
+    visited = {str(r.url) for r in response.history} | {str(response.request.url)}
+    if str(target) in visited:
+        raise RedirectLoop(f"{response.request.url} redirects back to {target or 'itself'} ({response.status_code}): a redirect loop")
 
 
 class RestClient:
@@ -90,6 +109,10 @@ class RestClient:
             headers={"Authorization": f"Bearer {api_key}", "User-Agent": "atai"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             follow_redirects=True,
+            max_redirects=5,
+            event_hooks={"response": [_refuse_redirect_loops]},
+            # One connection per followed session: a fleet tail holds one open SSE stream each.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=20),
         )
 
     def close(self) -> None:
@@ -132,15 +155,16 @@ class RestClient:
                 if isinstance(exc, httpx.ConnectTimeout) and attempt <= self.max_retries:
                     self._wait(backoff.next_delay(), f"connect timeout to {url}")
                     continue
-                raise OperationTimeout(f"{method} {url} timed out", hint="raise --timeout or check the network") from exc
+                raise OperationTimeout(f"{method} {url} timed out after {self.timeout if timeout is None else timeout:g}s") from exc
             except httpx.TransportError as exc:
                 if attempt <= self.max_retries:
                     self._wait(backoff.next_delay(), f"{type(exc).__name__} on {url}")
                     continue
-                raise NetworkError(
-                    f"cannot reach {self.endpoint}: {exc or type(exc).__name__}",
-                    hint="check the endpoint (--endpoint / ATAI_API_ENDPOINT) and your network",
-                ) from exc
+                raise NetworkError(f"cannot reach {self.endpoint}: {exc or type(exc).__name__}") from exc
+            except RedirectLoop as exc:
+                raise ProtocolError(str(exc)) from exc
+            except httpx.TooManyRedirects as exc:
+                raise ProtocolError(f"{url}: too many redirects") from exc
             self.trace(f"< {response.status_code} {response.headers.get('content-type', '')}")
             if response.status_code in RETRY_STATUSES and attempt <= self.max_retries:
                 delay = parse_retry_after(response.headers.get("retry-after"))
@@ -171,7 +195,7 @@ class RestClient:
             kind = response.headers.get("content-type", "unknown type")
             raise ProtocolError(
                 f"{url} answered {status} with a non-JSON body ({kind})",
-                hint="is the endpoint right? It should be the Lens API base, e.g. https://api.u1.archetypeai.app/v0.5",
+                hint="is the endpoint right? It is the Lens API base, e.g. https://api.u1.archetypeai.app/v0.5",
             )
         self.trace(f"< body {redact_text(text[:500], self.api_key)}")
         return body

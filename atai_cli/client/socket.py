@@ -66,12 +66,9 @@ class SessionSocket:
         except websocket.WebSocketBadStatusException as exc:
             status = getattr(exc, "status_code", None)
             if status in (401, 403):
-                raise AuthError(
-                    f"{status} from {self.url}: the WebSocket handshake was refused",
-                    hint="check ATAI_API_KEY, or run with --api-key",
-                ) from exc
+                raise AuthError(f"{status} from {self.url}: the WebSocket handshake was refused") from exc
             if status == 404:
-                raise NotFoundError(f"session not found at {self.url}", hint="list sessions with `atai session list`") from exc
+                raise NotFoundError(f"session not found at {self.url}", resource="session") from exc
             raise ApiError(f"WebSocket handshake to {self.url} failed with {status}", status=status) from exc
         except (OSError, websocket.WebSocketException) as exc:
             raise NetworkError(f"cannot open the session WebSocket {self.url}: {exc}") from exc
@@ -82,6 +79,18 @@ class SessionSocket:
             try:
                 ws.close(timeout=1)
             except Exception:  # closing a dead socket must never mask the real outcome
+                pass
+
+    def shutdown(self) -> None:
+        """Unblock a receive in progress from another thread (close() alone may not)."""
+        ws = self._ws
+        sock = getattr(ws, "sock", None) if ws is not None else None
+        if sock is not None:
+            try:
+                import socket
+
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
                 pass
 
     def request(self, event_type: str, event_data: Any = None, *, timeout: float | None = None) -> dict:
@@ -113,7 +122,7 @@ class SessionSocket:
             if kind == "error":
                 text = str(reply.get("message") or reply.get("event_data") or "error")
                 if is_unknown_session(text):
-                    raise NotFoundError(f"{text}", hint="the session was destroyed or never existed; see `atai session list`")
+                    raise NotFoundError(text, resource="session")
                 raise ApiError(f"{event_type} failed: {text}")
             self.trace(f"< WS skipped unrelated frame of type {kind!r}")
 

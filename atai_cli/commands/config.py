@@ -1,197 +1,101 @@
-"""atai login, logout, config and doctor: keys, profiles and a health check."""
+"""atai config: the settings in effect and where each comes from; set, get, unset; profiles."""
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Annotated
 
 import typer
 
-from atai_cli.commands._common import JsonOpt, parse_value, state
-from atai_cli.errors import AtaiError, UsageError
+from atai_cli.commands.base import AtaiTyper
+from atai_cli.commands.options import JsonOpt, state
+from atai_cli.output import Column
 
-app = typer.Typer(help="Settings and profiles (config.toml, written 0600).", no_args_is_help=True)
+app = AtaiTyper(help="Settings and profiles (config.toml, written 0600; comments and other keys are kept).")
 
-SETTABLE = ("api_endpoint", "api_key", "timeout", "max_retries", "retry_delay", "reconnect_delay", "client_id")
-
-
-def login(
-    ctx: typer.Context,
-    with_key: Annotated[bool, typer.Option("--with-key", help="Read the key from stdin instead of prompting.")] = False,
-) -> None:
-    """Check an API key against the endpoint and store it in the profile (0600)."""
-    from atai_cli.client.api import LensApi
-    from atai_cli.settings import update_profile
-
-    st = state(ctx)
-    out = st.output()
-    if with_key:
-        key = sys.stdin.readline().strip()
-    elif st.api_key:
-        key = st.api_key
-    else:
-        if not sys.stdin.isatty():
-            raise UsageError("no terminal to prompt on", hint="pipe the key in with --with-key: `printf %s \"$KEY\" | atai login --with-key`")
-        key = typer.prompt("API key", hide_input=True).strip()
-    if not key:
-        raise UsageError("an empty API key")
-    if any(ch.isspace() or not ch.isprintable() for ch in key):
-        raise UsageError("the key contains spaces or control characters; was it pasted with extra text?")
-    settings = st.settings
-    with LensApi(settings.api_endpoint, key, timeout=min(settings.timeout, 15), max_retries=1,
-                 retry_delay=settings.retry_delay) as api:
-        api.list_lenses()  # AuthError (exit 3) for a wrong key, before anything is stored
-    values = {"api_key": key}
-    if st.endpoint:
-        values["api_endpoint"] = st.endpoint
-    path = update_profile(st.profile_name, values)
-    out.success(f"logged in to {settings.api_endpoint}; key stored in {path} [{st.profile_name}]")
-    if os.environ.get("ATAI_API_KEY") and os.environ["ATAI_API_KEY"] != key:
-        out.warn("ATAI_API_KEY is set in the environment and takes precedence over the stored key")
+SETTING_HELP = ("api_endpoint, api_key, timeout, max_retries, retry_delay, reconnect_delay, "
+                "reconnect_give_up, client_id, forward_secret")
+NameArg = Annotated[str, typer.Argument(metavar="NAME", help=SETTING_HELP)]
 
 
-def logout(ctx: typer.Context) -> None:
-    """Remove the stored API key from the profile."""
-    from atai_cli.settings import read_config, update_profile
+def _shown(name: str, value) -> object:
+    from atai_cli.settings import SECRET_SETTINGS
 
-    st = state(ctx)
-    out = st.output()
-    if "api_key" not in (read_config().get(st.profile_name) or {}):
-        out.info(f"no key stored for profile {st.profile_name}")
-        return
-    update_profile(st.profile_name, unset=["api_key"])
-    out.success(f"removed the key of profile {st.profile_name}")
+    if name in SECRET_SETTINGS:
+        return "***" if value else None
+    return value
 
 
 @app.command("show")
 def config_show(ctx: typer.Context, json_: JsonOpt = False) -> None:
-    """Show the settings in effect and where each comes from (flag, env, file, default)."""
+    """Show the settings in effect and where each comes from (flag, env, file, default).
+    Secrets (api_key, forward_secret) show as ***."""
     from atai_cli.settings import FIELDS, provenance
 
     st = state(ctx)
-    out = st.output(json_)
     settings = st.settings
-    origin = provenance(st.flags, st.profile_name)
-    rows = []
-    for name in FIELDS:
-        value = getattr(settings, name)
-        if name == "api_key":
-            value = "***" if value else None
-        rows.append({"setting": name, "value": value, "source": origin[name]})
-    if json_:
-        out.json({"profile": st.profile_name, "settings": rows})
-    else:
-        out.table(rows, [("setting", "SETTING"), ("value", "VALUE"), ("source", "SOURCE")], title=f"profile {st.profile_name}")
+    origin = provenance(st.flags, st.profile_name, st.env.environ, st.env.config_path)
+    rows = [{"setting": name, "value": _shown(name, getattr(settings, name)), "source": origin[name]} for name in FIELDS]
+    st.out.table(rows, (Column("setting", "SETTING"), Column("value", "VALUE"), Column("source", "SOURCE")),
+                 title=f"profile {st.profile_name}", document={"profile": st.profile_name, "settings": rows})
+
+
+@app.command("get")
+def config_get(ctx: typer.Context, name: NameArg) -> None:
+    """Print one setting's value in effect (the one way to print forward_secret; api_key stays ***)."""
+    from atai_cli.errors import UsageError
+    from atai_cli.settings import FIELDS
+
+    if name not in FIELDS:
+        raise UsageError(f"unknown setting {name!r}", hint=f"one of: {SETTING_HELP}")
+    st = state(ctx)
+    if name == "forward_secret":
+        st.out.text(st.forward_secret())
+        return
+    value = getattr(st.settings, name)
+    st.out.text("" if value is None else str(_shown(name, value)))
 
 
 @app.command("set")
 def config_set(
     ctx: typer.Context,
-    key: Annotated[str, typer.Argument(help=", ".join(SETTABLE))],
-    value: Annotated[str, typer.Argument(help="The value; numbers are parsed.")],
+    name: NameArg,
+    value: Annotated[str, typer.Argument(metavar="VALUE", help="Checked against the setting's type before it is written.")],
 ) -> None:
     """Store one setting in the profile."""
-    from atai_cli.settings import update_profile
+    from atai_cli.config_file import update_profile
+    from atai_cli.settings import validate_value
 
-    if key not in SETTABLE:
-        raise UsageError(f"unknown setting {key!r}", hint=f"one of: {', '.join(SETTABLE)}")
-    parsed = parse_value(value) if key in ("timeout", "max_retries", "retry_delay", "reconnect_delay") else value
-    if key in ("timeout", "retry_delay", "reconnect_delay", "max_retries") and not isinstance(parsed, (int, float)):
-        raise UsageError(f"{key} must be a number, got {value!r}")
+    checked = validate_value(name, value)
     st = state(ctx)
-    path = update_profile(st.profile_name, {key: parsed})
-    shown = "***" if key == "api_key" else parsed
-    st.output().success(f"{key} = {shown} in {path} [{st.profile_name}]")
+    path = update_profile(st.env.config_path, st.profile_name, {name: checked})
+    st.out.success(f"{name} = {_shown(name, checked)} in {path} [{st.profile_name}]")
 
 
 @app.command("unset")
-def config_unset(ctx: typer.Context, key: Annotated[str, typer.Argument(help=", ".join(SETTABLE))]) -> None:
+def config_unset(ctx: typer.Context, name: NameArg) -> None:
     """Remove one setting from the profile."""
-    from atai_cli.settings import update_profile
+    from atai_cli.config_file import update_profile
 
     st = state(ctx)
-    update_profile(st.profile_name, unset=[key])
-    st.output().success(f"removed {key} from [{st.profile_name}]")
+    update_profile(st.env.config_path, st.profile_name, unset=[name])
+    st.out.success(f"removed {name} from [{st.profile_name}]")
 
 
 @app.command("path")
-def config_path_command() -> None:
+def config_path_command(ctx: typer.Context) -> None:
     """Print the config file's path."""
-    from atai_cli.output import Output
-    from atai_cli.settings import config_path
-
-    Output().text(str(config_path()))
+    st = state(ctx)
+    st.out.text(str(st.env.config_path))
 
 
 @app.command("profiles")
 def config_profiles(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List the profiles in the config file; * marks the active one."""
-    from atai_cli.settings import read_config
+    from atai_cli.config_file import read_config
 
     st = state(ctx)
-    out = st.output(json_)
-    data = read_config()
-    names = sorted(set(data) | {st.profile_name})
+    data = read_config(st.env.config_path)
+    names = sorted({n for n, t in data.items() if isinstance(t, dict)} | {st.profile_name})
     rows = [{"profile": n, "active": "*" if n == st.profile_name else "", "endpoint": (data.get(n) or {}).get("api_endpoint"),
              "key": "stored" if (data.get(n) or {}).get("api_key") else ""} for n in names]
-    out.table(rows, [("active", ""), ("profile", "PROFILE"), ("endpoint", "ENDPOINT"), ("key", "KEY")])
-
-
-def doctor(ctx: typer.Context, json_: JsonOpt = False) -> None:
-    """Check the endpoint, the key, and the WebSocket and SSE paths, and say what to fix."""
-    import time
-
-    st = state(ctx)
-    out = st.output(json_)
-    checks: list[dict] = []
-
-    def check(name: str, action, fix: str) -> bool:
-        started = time.monotonic()
-        try:
-            detail = action() or "ok"
-            checks.append({"check": name, "ok": True, "detail": detail, "ms": round((time.monotonic() - started) * 1000)})
-            return True
-        except AtaiError as exc:
-            checks.append({"check": name, "ok": False, "detail": exc.message, "fix": exc.hint or fix})
-        return False
-
-    settings = st.settings
-    checks.append({"check": "endpoint", "ok": True, "detail": settings.api_endpoint})
-    if not st.secret():
-        checks.append({"check": "api key", "ok": False, "detail": "no key configured", "fix": "set ATAI_API_KEY, pass --api-key, or run `atai login`"})
-    else:
-        from atai_cli.client.api import LensApi
-        from atai_cli.client.socket import SessionSocket
-
-        api = LensApi(settings.api_endpoint, st.secret(), timeout=min(settings.timeout, 10), max_retries=1, retry_delay=0.2)
-        reachable = check("api key accepted", lambda: f"{len(api.list_lenses())} lenses visible",
-                          "check the endpoint and the key")
-        if reachable:
-            ws_base = settings.api_endpoint.replace("https://", "wss://").replace("http://", "ws://")
-
-            def probe_ws() -> str:
-                from atai_cli.errors import NotFoundError
-
-                try:
-                    SessionSocket(f"{ws_base}/lens/sessions/lsn-atai-doctor-probe", st.secret(), connect_timeout=10).connect()
-                except NotFoundError:
-                    return "answers (unknown session refused as expected)"
-                return "answers"
-
-            def probe_sse() -> str:
-                from atai_cli.errors import NotFoundError
-
-                try:
-                    api.rest.request("GET", "lens/sessions/consumer/lsn-atai-doctor-probe", timeout=10)
-                except NotFoundError:
-                    return "answers (unknown session refused as expected)"
-                return "answers"
-
-            check("websocket path", probe_ws, "a proxy may block WebSocket upgrades; try another network")
-            check("sse path", probe_sse, "a proxy may buffer or block text/event-stream")
-        api.close()
-    out.checklist(checks)
-    failed = [c for c in checks if not c["ok"]]
-    if failed:
-        raise AtaiError(f"{len(failed)} check(s) failed: {', '.join(c['check'] for c in failed)}")
+    st.out.table(rows, (Column("active", ""), Column("profile", "PROFILE"), Column("endpoint", "ENDPOINT"), Column("key", "KEY")))

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from atai_cli.commands._common import SessionIdArg, JsonOpt, require_file, state
-from atai_cli.errors import ProtocolError
+from atai_cli.commands.inputs import require_image
+from atai_cli.commands.options import JsonOpt, SessionIdArg, state
+from atai_cli.errors import OperationTimeout, ProtocolError
 
 TEMPLATES = {"image_qa": "image_qa_template_task", "image_bbox": "image_bbox_template_task"}
 
@@ -28,7 +29,7 @@ def answer_text(reply: dict) -> str:
 def query(
     ctx: typer.Context,
     session_id: SessionIdArg,
-    image: Annotated[Path, typer.Option("--image", help="The image to ask about (JPEG/PNG).")],
+    image: Annotated[Path, typer.Option("--image", metavar="PATH", help="The image to ask about (JPEG or PNG).")],
     focus: Annotated[str | None, typer.Option("--focus", help="What to focus on, e.g. 'people, vehicles'.")] = None,
     instruction: Annotated[str | None, typer.Option("--instruction", help="The question or instruction.")] = None,
     template: Annotated[str, typer.Option("--template", help="image_qa, image_bbox, or a full template name.")] = "image_qa",
@@ -39,18 +40,26 @@ def query(
 ) -> None:
     """Ask the lens about an image and print the answer."""
     from atai_cli.client.api import image_payload
+    from atai_cli.protocol.processors import answers_queries, processor_names
 
-    require_file(image, "image file")
-    event: dict = {
-        "template_name": TEMPLATES.get(template, template),
-        "data": [image_payload(image)],
-        "sensor_metadata": {},
-    }
+    require_image(image)
+    event: dict = {"template_name": TEMPLATES.get(template, template), "data": [image_payload(image)], "sensor_metadata": {}}
     for key, value in (("focus", focus), ("instruction", instruction), ("model_version", model_version), ("max_new_tokens", max_new_tokens)):
         if value is not None:
             event[key] = value
     st = state(ctx)
-    out = st.output(json_)
-    with out.spinner("waiting for the model…"):
-        reply = st.api(out).model_query(session_id, event, timeout=timeout)
-    out.result(reply.get("event_data"), answer_text(reply))
+    api = st.api()
+    record = api.session_status(session_id)
+    if not answers_queries(record.get("lens_config")):
+        names = ", ".join(processor_names(record.get("lens_config"))) or "none"
+        st.out.warn(f"this lens's pipeline ({names}) has no model-query processor: the server may not answer "
+                    f"(it gives up after about 60s)")
+    try:
+        with st.out.spinner("waiting for the model…"):
+            reply = api.model_query(session_id, event, timeout=timeout)
+    except OperationTimeout as exc:
+        if "server says" not in exc.message:
+            exc.message = f"model.query on {session_id} timed out after {timeout:g}s"
+        exc.hint = "raise --timeout, or ask a lens whose pipeline answers queries (see `atai lens show`)"
+        raise
+    st.out.result(reply.get("event_data"), answer_text(reply))

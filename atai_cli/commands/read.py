@@ -6,9 +6,11 @@ from typing import Annotated
 
 import typer
 
-from atai_cli.commands._common import SessionIdArg, JsonOpt, state
-from atai_cli.output.stream import JsonLinesWriter
+from atai_cli.commands.options import JsonOpt, SessionIdArg, state
+from atai_cli.output import Column
 from atai_cli.protocol.channels import sse_writer
+
+MESSAGE_COLUMNS = (Column("timestamp", "TIME", "time"), Column("type", "TYPE"), Column("data", "DATA"))
 
 
 def read(
@@ -19,24 +21,21 @@ def read(
 ) -> None:
     """Read the messages waiting in a session's mailbox (one session.read).
 
+    On a terminal: a table. Piped, or with --json: one JSON line per message.
     Lenses with an SSE writer send nothing here; follow those with `atai tail`.
     """
     st = state(ctx)
-    out = st.output(json_)
-    api = st.api(out)
-    cid = client_id or st.client_id()
+    api = st.api()
     record = api.session_status(session_id)
-    with api.open_socket(record["session_endpoint"]) as sock:
-        reply = sock.request("session.read", {"client_id": cid})
-    body = reply.get("event_data") if isinstance(reply.get("event_data"), dict) else {}
-    messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-    if json_ or not out.stdout_tty:
-        writer = JsonLinesWriter(out.stdout)
+    messages = api.read_mailbox(session_id, client_id or st.client_id(), record=record)
+    out = st.out
+    if out.mode == "tty":
+        out.table(messages, MESSAGE_COLUMNS, empty="no new messages")
+    else:
+        writer = out.jsonl()
         for message in messages:
             writer.write_object(message)
-    else:
-        out.table(messages, [("timestamp", "TIME"), ("type", "TYPE"), ("data", "DATA")], empty="no new messages")
-    if not messages and (json_ or not out.stdout_tty):
-        out.info("no new messages")
+        if not messages:
+            out.info("no new messages")
     if not messages and sse_writer(record.get("lens_config")):
         out.info(f"this session writes to the SSE consumer, not the mailbox: follow it with `atai tail {session_id}`")

@@ -2,8 +2,8 @@
 
 create a session -> wait for RUNNING -> attach an SSE writer if the lens has none -> upload the
 input -> open the output channel and wait for sse.stream.start (outputs are live-only) ->
-set the input stream -> print the output until the stream ends -> destroy the session, also
-on Ctrl-C and on errors (unless --keep).
+set the input stream -> print the output until the stream ends (or the input's results stop
+coming) -> destroy the session, also on Ctrl-C and on errors (unless --keep).
 """
 
 from __future__ import annotations
@@ -13,38 +13,44 @@ from typing import Annotated
 
 import typer
 
-from atai_cli.commands._common import LensIdArg, JsonOpt, SetOpt, check_valid, parse_set, require_file, state
-from atai_cli.commands._follow import (
-    EnvelopeOpt, FollowOptions, HeartbeatOpt, MaxEventsOpt, MetaOpt, TimeoutOpt, TypesOpt, follow_output,
+from atai_cli.commands.following import Follow, FollowFlags
+from atai_cli.commands.inputs import require_csv, require_file
+from atai_cli.commands.options import (
+    ChangesOnlyOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt, ForwardToOpt, HeartbeatOpt,
+    IdleExitOpt, InsecureForwardOpt, JsonOpt, LensIdArg, MaxEventsOpt, MetaOpt, RecordAppendOpt, RecordOpt,
+    SetOpt, TimeoutOpt, TypesOpt, parse_set, state,
 )
 from atai_cli.errors import UsageError
-from atai_cli.protocol.channels import DEFAULT_SSE_WRITER, sse_writer
+from atai_cli.protocol import streams
 
-READERS_BY_SUFFIX = {".csv": "csv_file_reader", ".jsonl": "jsonl_file_reader", ".json": "jsonl_file_reader"}
+FILE_IDLE_EXIT = 10.0  # a file's results are all in once none came for this long
 
 
-def input_event(csv: Path | None, video: Path | None, rtsp: str | None, file_id: str | None, extra: dict) -> tuple[dict, Path | None]:
-    """(the input_stream.set event_data, the local file to upload first)."""
+def choose_input(csv: Path | None, video: Path | None, rtsp: str | None, file_id: str | None,
+                 extra: dict) -> tuple[str, dict, Path | None] | None:
+    """(stream type, stream_config, local file to upload first), or None for no input flag."""
     given = [x for x in (csv, video, rtsp, file_id) if x]
-    if len(given) != 1:
-        raise UsageError("give exactly one input: --csv FILE, --video FILE, --rtsp URL or --file-id ID")
-    from atai_cli.commands.stream import build_input_config
-
+    if len(given) > 1:
+        raise UsageError("give one input: --csv FILE, --video FILE, --rtsp URL or --file-id ID")
+    if not given:
+        return None
     if csv:
-        return build_input_config("csv_file_reader", require_file(csv).name, extra=extra), csv
+        path = require_csv(csv)
+        return streams.CSV_READER, streams.input_config(streams.CSV_READER, file_id=path.name, extra=extra), path
     if video:
-        return build_input_config("video_file_reader", require_file(video).name, extra=extra), video
+        path = require_file(video, "video file")
+        return streams.VIDEO_READER, streams.input_config(streams.VIDEO_READER, file_id=path.name, extra=extra), path
     if rtsp:
-        return build_input_config("rtsp_video_reader", rtsp_url=rtsp, extra=extra), None
-    kind = READERS_BY_SUFFIX.get(Path(file_id).suffix.lower(), "video_file_reader")
-    return build_input_config(kind, file_id, extra=extra), None
+        return streams.RTSP_READER, streams.input_config(streams.RTSP_READER, rtsp_url=rtsp, extra=extra), None
+    kind = streams.reader_for(str(file_id))
+    return kind, streams.input_config(kind, file_id=file_id, extra=extra), None
 
 
 def run(
     ctx: typer.Context,
     lens_id: LensIdArg,
-    csv: Annotated[Path | None, typer.Option("--csv", help="A local CSV to upload and read (csv_file_reader).")] = None,
-    video: Annotated[Path | None, typer.Option("--video", help="A local video to upload and read (video_file_reader).")] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", metavar="FILE", help="A local CSV to upload and read (csv_file_reader).")] = None,
+    video: Annotated[Path | None, typer.Option("--video", metavar="FILE", help="A local video to upload and read (video_file_reader).")] = None,
     rtsp: Annotated[str | None, typer.Option("--rtsp", metavar="URL", help="An rtsp:// camera (rtsp_video_reader).")] = None,
     file_id: Annotated[str | None, typer.Option("--file-id", help="An uploaded file (reader chosen by its extension).")] = None,
     set_: SetOpt = None,
@@ -55,39 +61,72 @@ def run(
     types: TypesOpt = None,
     max_events: MaxEventsOpt = None,
     timeout: TimeoutOpt = None,
+    idle_exit: Annotated[float | None, typer.Option("--idle-exit", metavar="S", min=0,
+                                                    help=f"Stop (exit 0) after S seconds without a lens output event; default {FILE_IDLE_EXIT:g} for a file input, 0 = wait for the stream's end.")] = None,
     heartbeat: HeartbeatOpt = 5.0,
+    forward_to: ForwardToOpt = None,
+    forward_secret: ForwardSecretOpt = None,
+    forward_timeout: ForwardTimeoutOpt = 10.0,
+    insecure_forward: InsecureForwardOpt = False,
+    exec_: ExecOpt = None,
+    changes_only: ChangesOnlyOpt = None,
+    record: RecordOpt = None,
+    record_append: RecordAppendOpt = False,
 ) -> None:
-    """Run a lens over one input and print its results, cleaning up after itself."""
-    event, upload = input_event(csv, video, rtsp, file_id, parse_set(set_))
+    """Run a lens over one input and print its results, cleaning up after itself.
+
+    With no input flag, the lens must declare its input (lens_config.input_streams): run just
+    follows it.
+    """
+    chosen = choose_input(csv, video, rtsp, file_id, parse_set(set_))
     st = state(ctx)
-    out = st.output(json_)
-    api = st.api(out)
-    opts = FollowOptions(json_, meta, envelope, types, max_events, timeout, None, st.client_id(), heartbeat, "sse")
-    if upload is not None:
+    out = st.out
+    api = st.api()
+    lens = api.get_lens(lens_id)
+    declared = streams.declared_inputs(lens.get("lens_config"))
+    if chosen is None and not declared:
+        raise UsageError("give one input: --csv FILE, --video FILE, --rtsp URL or --file-id ID",
+                         hint=f"{lens_id} declares no input_streams of its own")
+    inputs = [chosen[0]] if chosen else [s["stream_type"] for s in declared]
+    if idle_exit is None and any(kind in streams.FILE_READERS for kind in inputs):
+        idle_exit = FILE_IDLE_EXIT
+    flags = FollowFlags(
+        channel="sse", meta=meta, envelope=envelope, types=types, max_events=max_events, timeout=timeout,
+        idle_exit=idle_exit or None, heartbeat=heartbeat, forward_to=forward_to, forward_secret=forward_secret,
+        forward_timeout=forward_timeout, insecure_forward=insecure_forward, exec_=exec_, changes_only=changes_only,
+        record=record, record_append=record_append,
+    )
+    follow = Follow(st, flags, fleet_mode=False, command="atai run")
+    if chosen and chosen[2] is not None:
+        upload = chosen[2]
         with out.progress(f"uploading {upload.name}", upload.stat().st_size) as update:
             api.upload_file(upload, progress=update)
-    record = api.create_session(lens_id)
-    session_id = record["session_id"]
+    record_ = api.create_session(lens_id)
+    session_id = record_["session_id"]
     try:
         with out.spinner(f"waiting for {session_id} to be RUNNING"):
-            record = api.wait_running(session_id, timeout if timeout else 60.0)
-        if not sse_writer(record.get("lens_config")):
-            check_valid(api.session_event(session_id, "output_stream.set",
-                                          {"stream_type": DEFAULT_SSE_WRITER, "stream_config": {}}), "output_stream.set")
-            out.info(f"attached {DEFAULT_SSE_WRITER} (the lens has no SSE writer)")
-            record = api.session_status(session_id)
+            record_ = api.wait_running(session_id, timeout if timeout else 60.0)
+        from atai_cli.protocol.channels import sse_writer
+
+        if not sse_writer(record_.get("lens_config")):
+            api.set_output(session_id)
+            out.info(f"attached {streams.SSE_WRITER} (the lens has no SSE writer)")
 
         def start_input() -> None:
-            check_valid(api.session_event(session_id, "input_stream.set", event), "input_stream.set")
-            out.info(f"input: {event['stream_type']} {event['stream_config'].get('file_id') or event['stream_config'].get('rtsp_url')}")
+            if chosen is None:
+                out.info("input: " + ", ".join(streams.describe_input(s) for s in declared) + " (declared by the lens)")
+                return
+            api.set_input(session_id, chosen[0], chosen[1])
+            out.info(f"input: {streams.describe_input(streams.stream_event(chosen[0], chosen[1]))}")
 
-        follow_output(out, api, record, opts, on_open=start_input)
+        follow.run(api, [session_id], on_open=start_input, single_id=session_id)
+        follow.conclude(destroyed=not keep)
     finally:
         if keep:
             out.info(f"kept session {session_id} running: `atai session destroy {session_id}` when done")
         else:
             _destroy_quietly(api, out, session_id)
-    if keep and not (json_ or meta or not out.stdout_tty):
+    if keep and follow.live:
         out.text(session_id)  # on a pipe stdout holds the events; the id was said on stderr
 
 

@@ -1,4 +1,4 @@
-"""atai tail: follow a session's output live, on whichever channel it uses."""
+"""atai tail: follow the output of one session, several, or every session of a lens, live."""
 
 from __future__ import annotations
 
@@ -6,15 +6,24 @@ from typing import Annotated
 
 import typer
 
-from atai_cli.commands._common import SessionIdArg, JsonOpt, state
-from atai_cli.commands._follow import (
-    ChannelOpt, EnvelopeOpt, FollowOptions, HeartbeatOpt, MaxEventsOpt, MetaOpt, TimeoutOpt, TypesOpt, follow_output,
+from atai_cli.commands import complete
+from atai_cli.commands.following import Follow, FollowFlags
+from atai_cli.commands.options import (
+    ChangesOnlyOpt, ChannelOpt, CursorFileOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt,
+    ForwardToOpt, GiveUpOpt, HeartbeatOpt, IdleExitOpt, InsecureForwardOpt, JsonOpt, MaxEventsOpt, MetaOpt,
+    RecordAppendOpt, RecordOpt, TimeoutOpt, TypesOpt, state,
 )
+from atai_cli.errors import UsageError
 
 
 def tail(
     ctx: typer.Context,
-    session_id: SessionIdArg,
+    session_ids: Annotated[list[str] | None, typer.Argument(metavar="SESSION_ID...", help="The sessions to follow.",
+                                                            autocompletion=complete.session_ids, show_default=False)] = None,
+    lens: Annotated[list[str] | None, typer.Option("--lens", metavar="LENS_ID", help="Every session of this lens, and each new one (repeatable).",
+                                                   autocompletion=complete.lens_ids)] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every session, and each new one.")] = False,
+    discover_interval: Annotated[float, typer.Option("--discover-interval", metavar="S", min=0.1, help="How often --lens/--all look for new sessions.")] = 5.0,
     channel: ChannelOpt = "auto",
     json_: JsonOpt = False,
     meta: MetaOpt = False,
@@ -22,20 +31,52 @@ def tail(
     types: TypesOpt = None,
     max_events: MaxEventsOpt = None,
     timeout: TimeoutOpt = None,
-    since: Annotated[str | None, typer.Option("--since", metavar="ID", help="Resume after this SSE event id.")] = None,
+    idle_exit: IdleExitOpt = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="ID", help="Resume after this SSE event id (one session).")] = None,
     client_id: Annotated[str | None, typer.Option("--client-id", help="session.read cursor id (read channel).")] = None,
     heartbeat: HeartbeatOpt = 5.0,
+    give_up_after: GiveUpOpt = None,
+    cursor_file: CursorFileOpt = None,
+    forward_to: ForwardToOpt = None,
+    forward_secret: ForwardSecretOpt = None,
+    forward_timeout: ForwardTimeoutOpt = 10.0,
+    insecure_forward: InsecureForwardOpt = False,
+    exec_: ExecOpt = None,
+    changes_only: ChangesOnlyOpt = None,
+    record: RecordOpt = None,
+    record_append: RecordAppendOpt = False,
 ) -> None:
-    """Follow a session's output live; never loses or repeats an event across reconnects.
+    """Follow sessions' output live; never loses or repeats an event across reconnects.
 
     On a terminal: a live view. Piped, or with --json: one JSON line per event, the event's
-    data exactly as the server sent it. Ends (exit 0) on sse.stream.end or when the session
-    is destroyed; Ctrl-C exits 130 and prints how to resume.
+    data exactly as the server sent it (with several sessions, --lens or --all:
+    {"session_id", "id", "event", "channel", "type", "payload", "timestamp", "data"}).
+    Ends (exit 0) when every session ended (sse.stream.end, destroyed); --lens and --all run
+    until Ctrl-C, --timeout or --max-events. Ctrl-C exits 130 and says how to resume.
     """
+    ids = list(dict.fromkeys(session_ids or []))
+    selecting = bool(lens or all_)
+    if ids and selecting:
+        raise UsageError("give session ids or --lens/--all, not both")
+    if not ids and not selecting:
+        raise UsageError("nothing to follow: give one or more session ids, --lens LENS_ID or --all")
+    if since and (len(ids) > 1 or selecting):
+        raise UsageError("--since resumes one session; for several, use --cursor-file")
     st = state(ctx)
-    out = st.output(json_)
-    api = st.api(out)
-    opts = FollowOptions(json_, meta, envelope, types, max_events, timeout, since, client_id or st.client_id(), heartbeat, channel)
-    with out.spinner(f"waiting for {session_id} to be RUNNING"):
-        record = api.wait_running(session_id, timeout if timeout else 60.0)
-    follow_output(out, api, record, opts)
+    flags = FollowFlags(
+        channel=getattr(channel, "value", channel), meta=meta, envelope=envelope, types=types, max_events=max_events,
+        timeout=timeout, idle_exit=idle_exit, heartbeat=heartbeat, give_up_after=give_up_after, since=since,
+        client_id=client_id, cursor_file=cursor_file, forward_to=forward_to, forward_secret=forward_secret,
+        forward_timeout=forward_timeout, insecure_forward=insecure_forward, exec_=exec_, changes_only=changes_only,
+        record=record, record_append=record_append, discover_interval=discover_interval,
+    )
+    follow = Follow(st, flags, fleet_mode=len(ids) > 1 or selecting)
+    api = st.api(**({"give_up_after": give_up_after} if give_up_after else {}))
+    discover = None
+    if selecting:
+        wanted = set(lens or [])
+        for lens_id in wanted:
+            api.get_lens(lens_id)  # an unknown lens is exit 4, before anything starts
+        discover = lambda: [s for s in api.list_sessions() if all_ or s.get("lens_id") in wanted]  # noqa: E731
+    follow.run(api, ids, discover=discover, single_id=ids[0] if len(ids) == 1 else None)
+    follow.conclude()

@@ -1,75 +1,102 @@
 """The one output layer: commands hand over data, this renders it.
 
-stdout carries data only: Rich tables and panels on a terminal, JSON with --json (or JSON
-lines for streams). Progress, hints, warnings and errors always go to stderr. Everything
-structured is redacted here once more, whatever the caller did.
+The mode is decided once per command, from --json and whether stdout is a terminal:
+- "json": JSON on stdout (one document, or JSON lines for streams);
+- "tty": Rich tables, records and the live views for a person;
+- "plain": human output off a terminal (contract v2): tab-separated tables, one row per line,
+  nothing truncated, no colour, so grep, cut and sort work.
+stdout carries data only. Progress, hints, warnings and errors always go to stderr.
+Everything structured is redacted here once more, whatever the caller did.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterator, Sequence, TextIO
+from typing import Any, Callable, Iterator, Sequence, TextIO
 
+from atai_cli.errors import StdoutClosed
+from atai_cli.output.formats import cell, duration, field_value, local_time, printable
 from atai_cli.protocol.redact import redact
 
-Column = tuple[str, str]  # (key in the row, header)
 
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    kind: str = "text"  # text | time | duration | status
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 1e6 else f"{value:.0f}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
+    def render(self, row: dict) -> str:
+        value = row.get(self.key)
+        if self.kind == "time":
+            return local_time(value)
+        if self.kind == "duration":
+            return duration(value)
+        if self.kind == "status":
+            from atai_cli.protocol.status import short_status
+
+            return short_status(value) if value is not None else "-"
+        return cell(value)
 
 
 class Output:
-    def __init__(self, json_mode: bool = False, *, stdout: TextIO | None = None, stderr: TextIO | None = None) -> None:
-        self.json_mode = json_mode
+    def __init__(
+        self,
+        *,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+        stdout_tty: bool | None = None,
+        stderr_tty: bool | None = None,
+        json_mode: bool = False,
+    ) -> None:
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
+        self.stdout_tty = _isatty(self.stdout) if stdout_tty is None else stdout_tty
+        self.stderr_tty = _isatty(self.stderr) if stderr_tty is None else stderr_tty
+        self.json_mode = json_mode
 
-    # -- terminals ----------------------------------------------------------------------
-    @staticmethod
-    def _isatty(stream: TextIO) -> bool:
-        try:
-            return stream.isatty()
-        except (AttributeError, ValueError):
-            return False
-
-    @property
-    def stdout_tty(self) -> bool:
-        return self._isatty(self.stdout)
+    @classmethod
+    def for_env(cls, env, json_mode: bool = False) -> "Output":
+        return cls(stdout=env.stdout, stderr=env.stderr, stdout_tty=env.stdout_isatty,
+                   stderr_tty=env.stderr_isatty, json_mode=json_mode)
 
     @property
-    def stderr_tty(self) -> bool:
-        return self._isatty(self.stderr)
+    def mode(self) -> str:
+        if self.json_mode:
+            return "json"
+        return "tty" if self.stdout_tty else "plain"
 
     @cached_property
     def console(self):
         from rich.console import Console
 
-        return Console(file=self.stdout, highlight=False, soft_wrap=False)
+        return Console(file=self.stdout, highlight=False, soft_wrap=False, force_terminal=self.stdout_tty,
+                       no_color=not self.stdout_tty)
 
     @cached_property
     def err_console(self):
         from rich.console import Console
 
-        return Console(file=self.stderr, highlight=False, soft_wrap=True)
+        return Console(file=self.stderr, highlight=False, soft_wrap=True, force_terminal=self.stderr_tty,
+                       no_color=not self.stderr_tty)
 
     # -- data (stdout) ------------------------------------------------------------------
+    def write(self, text: str) -> None:
+        """Everything on stdout passes here: a closed pipe becomes StdoutClosed (exit 0)."""
+        try:
+            self.stdout.write(text)
+            self.stdout.flush()
+        except BrokenPipeError as exc:
+            raise StdoutClosed() from exc
+
     def json(self, data: Any) -> None:
-        self.stdout.write(json.dumps(redact(data), indent=2, default=str) + "\n")
-        self.stdout.flush()
+        self.write(json.dumps(redact(data), indent=2, default=str, ensure_ascii=False) + "\n")
 
     def text(self, line: str) -> None:
-        self.stdout.write(line + "\n")
-        self.stdout.flush()
+        self.write(line + "\n")
 
     def result(self, data: Any, human: str) -> None:
         """A single value: JSON with --json, else the human line (an id, an answer)."""
@@ -85,37 +112,71 @@ class Output:
         else:
             self.success(message)
 
-    def record(self, data: dict, title: str | None = None, fields: Sequence[str] | None = None) -> None:
+    def created(self, data: Any, message: str, ident: str, *, quiet: bool = False) -> None:
+        """Something new with an id: the id alone with -q (for `$(...)`), JSON, or a ✓ line
+        on stderr and the id on stdout."""
+        if quiet:
+            self.text(ident)
+        elif self.json_mode:
+            self.json(data)
+        else:
+            self.success(message)
+            self.text(ident)
+
+    def record(self, data: dict, *, title: str | None = None, fields: Sequence[str] | None = None) -> None:
+        """One object: JSON; key/value lines (nested values as YAML) on a terminal; TSV off it."""
         data = redact(data)
         if self.json_mode:
             self.json(data)
+            return
+        keys = [k for k in (fields or data.keys()) if k in data]
+        if self.mode == "plain":
+            self.write("".join(f"{key}\t{cell(field_value(key, data[key]))}\n" for key in keys))
             return
         from rich.table import Table
 
         table = Table(title=title, show_header=False, box=None, pad_edge=False, title_justify="left")
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column(overflow="fold")
-        for key in fields or data.keys():
-            if key in data:
-                table.add_row(key, _cell(data[key]))
-        self.console.print(table)
+        for key in keys:
+            value = data[key]
+            table.add_row(key, _yaml(value) if isinstance(value, (dict, list)) and value else cell(field_value(key, value)))
+        self._print(table)
 
-    def table(self, rows: list[dict], columns: Sequence[Column], *, title: str | None = None, empty: str = "nothing to show") -> None:
+    def table(self, rows: list[dict], columns: Sequence[Column], *, title: str | None = None,
+              empty: str = "nothing to show", document: Any = None) -> None:
+        """Rows as a table; with --json the rows (or `document`, when the JSON has more to say)."""
         rows = redact(rows)
         if self.json_mode:
-            self.json(rows)
+            self.json(rows if document is None else document)
             return
         if not rows:
             self.info(empty)
             return
+        if self.mode == "plain":
+            lines = ["\t".join(c.header for c in columns)]
+            lines += ["\t".join(c.render(row).replace("\t", " ") for c in columns) for row in rows]
+            self.write("\n".join(lines) + "\n")
+            return
         from rich.table import Table
 
         table = Table(title=title, title_justify="left", header_style="bold")
-        for _, header in columns:
-            table.add_column(header, overflow="fold", no_wrap=header.endswith("ID"))
+        for column in columns:
+            table.add_column(column.header, overflow="fold", no_wrap=column.header.endswith("ID"))
         for row in rows:
-            table.add_row(*(_cell(row.get(key)) for key, _ in columns))
-        self.console.print(table)
+            table.add_row(*(c.render(row) for c in columns))
+        self._print(table)
+
+    def listing(self, rows: list[dict], columns: Sequence[Column], *, title: str) -> None:
+        """A table for the person at the keyboard (what is about to happen): always on stderr,
+        so stdout keeps only the command's data."""
+        rows = redact(rows)
+        lines = [title, "  " + "  ".join(c.header for c in columns)]
+        widths = [max(len(c.header), *(len(c.render(r)) for r in rows)) for c in columns]
+        lines[1] = "  " + "  ".join(c.header.ljust(w) for c, w in zip(columns, widths))
+        lines += ["  " + "  ".join(c.render(r).ljust(w) for c, w in zip(columns, widths)) for r in rows]
+        for line in lines:
+            self.line(line.rstrip())
 
     def checklist(self, checks: list[dict]) -> None:
         """Rows of {check, ok, detail, fix?}: JSON, or one ✓/✗ line each with what to fix."""
@@ -129,11 +190,25 @@ class Output:
             line = f"{mark} {escape(str(c['check']))}: {escape(str(c['detail']))}"
             if c.get("fix"):
                 line += f"\n  [dim]fix: {escape(str(c['fix']))}[/]"
-            self.console.print(line, highlight=False, markup=True)
+            self._print(line, markup=True)
+
+    def _print(self, renderable: Any, **kwargs: Any) -> None:
+        try:
+            self.console.print(renderable, **kwargs)
+        except BrokenPipeError as exc:
+            raise StdoutClosed() from exc
+
+    def jsonl(self, *, batched: bool = False):
+        from atai_cli.output.jsonl import JsonLinesWriter
+
+        return JsonLinesWriter(self.stdout, batched=batched)
 
     # -- messages (stderr) --------------------------------------------------------------
     def _err(self, markup: str) -> None:
-        self.err_console.print(markup, markup=True, highlight=False)
+        try:
+            self.err_console.print(markup, markup=True, highlight=False)
+        except (BrokenPipeError, ValueError):
+            pass  # nobody is reading stderr any more: messages are best effort
 
     def info(self, message: str) -> None:
         from rich.markup import escape
@@ -157,23 +232,35 @@ class Output:
         if hint:
             self._err(f"[dim]hint: {escape(hint)}[/]")
 
+    def line(self, message: str) -> None:
+        """A plain stderr line with no decoration (`+ SID`, `- SID reason`, delivery lines)."""
+        try:
+            self.stderr.write(printable(message) + "\n")
+            self.stderr.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
     def trace(self, line: str) -> None:
         """--debug traffic, already redacted by the client."""
-        self.stderr.write(f"[debug] {line}\n")
-        self.stderr.flush()
+        self.line(f"[debug] {line}")
+
+    def confirm(self, question: str, interactive: bool) -> bool:
+        """Ask on a terminal; False when nobody can answer."""
+        if not interactive:
+            return False
+        from rich.prompt import Confirm
+
+        return Confirm.ask(question, console=self.err_console, default=False)
 
     # -- progress (stderr, terminals only) ----------------------------------------------
-    @contextmanager
-    def spinner(self, message: str) -> Iterator[Any]:
+    def spinner(self, message: str):
         if not self.stderr_tty:
-            yield None
-            return
-        with self.err_console.status(message) as status:
-            yield status
+            return nullcontext(None)
+        return self.err_console.status(message)
 
     @contextmanager
-    def progress(self, description: str, total: int) -> Iterator[Any]:
-        """Yields update(done, total) -> None; a Rich bar on a terminal, nothing on a pipe."""
+    def progress(self, description: str, total: int) -> Iterator[Callable[..., None]]:
+        """Yields update(done) -> None; a Rich bar on a terminal, nothing on a pipe."""
         if not self.stderr_tty:
             yield lambda done, total=None: None
             return
@@ -183,3 +270,20 @@ class Output:
                       TransferSpeedColumn(), console=self.err_console, transient=True) as bar:
             task = bar.add_task(description, total=total)
             yield lambda done, total=None: bar.update(task, completed=done)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _yaml(value: Any) -> str:
+    import yaml
+
+    return printable_block(yaml.safe_dump(value, sort_keys=False, default_flow_style=False, allow_unicode=True).rstrip())
+
+
+def printable_block(text: str) -> str:
+    return "\n".join(printable(line) for line in text.splitlines())

@@ -1,35 +1,56 @@
-"""The live terminal view of `atai tail`: latest events, counts, rate, connection state.
+"""The live terminal view of `atai tail SID`: connection state, counts, the latest events.
 
-Rich redraws it at a fixed rate from its own thread; adding an event only updates counters,
-so a fast stream is never slowed down by drawing.
+Rich redraws it at a fixed rate from its own thread; adding an event only updates counters
+under a lock, so a fast stream is never slowed down by drawing. It sizes itself to the
+terminal: two header lines, then as many event rows as fit.
 """
 
 from __future__ import annotations
 
-import json
+import threading
 import time
 from collections import Counter, deque
-from typing import Any
 
-from atai_cli.client.stream import OutputEvent, StreamStatus
+from atai_cli.output.formats import plural, printable, summary
+from atai_cli.output.reporters import describe_status, outcome_warnings
+from atai_cli.protocol.records import OutputEvent, StreamStatus
 
-MAX_ROWS = 12
+MAX_ROWS = 200
+RATE_WINDOW = 5.0
 
 
-def _summary(data: Any, width: int = 100) -> str:
-    if isinstance(data, dict):
-        inner = data.get("event_data", data.get("data", data))
-        if isinstance(inner, dict) and "response" in inner:
-            inner = inner["response"]
-        text = inner if isinstance(inner, str) else json.dumps(inner, separators=(",", ":"), default=str)
-    else:
-        text = str(data)
-    text = "".join(ch if ch.isprintable() else " " for ch in text)  # no terminal escapes from the server
-    return text if len(text) <= width else text[: width - 1] + "…"
+class RateMeter:
+    """Events per second over the last few seconds."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.recent: deque[float] = deque()
+
+    def tick(self, now: float) -> None:
+        self.recent.append(now)
+
+    def rate(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        while self.recent and now - self.recent[0] > RATE_WINDOW:
+            self.recent.popleft()
+        return len(self.recent) / min(RATE_WINDOW, max(0.001, now - self.started))
+
+
+def state_text(status: StreamStatus | None) -> tuple[str, str]:
+    """(text, style) for a connection state: one countdown, the cause on the same line."""
+    if status is None:
+        return "connecting", "yellow"
+    if status.state == "reconnecting":
+        return describe_status(status) or "reconnecting", "yellow"
+    if status.state == "connected":
+        return "connected", "green"
+    if status.state == "ended":
+        return f"ended ({status.detail})" if status.detail else "ended", "dim"
+    return status.state, "yellow"
 
 
 class LiveView:
-    def __init__(self, console, session_id: str, channel: str, reason: str) -> None:
+    def __init__(self, console, session_id: str, channel: str = "", reason: str = "") -> None:
         self.console = console
         self.session_id = session_id
         self.channel = channel
@@ -37,73 +58,90 @@ class LiveView:
         self.rows: deque[tuple[str, str, str, str]] = deque(maxlen=MAX_ROWS)
         self.counts: Counter[str] = Counter()
         self.total = 0
-        self.started = time.monotonic()
-        self.recent: deque[float] = deque()
+        self.meter = RateMeter()
         self.status: StreamStatus | None = None
         self.last_id: str | None = None
+        self.notes: deque[str] = deque(maxlen=2)
+        self._lock = threading.Lock()
         self._live = None
 
+    # -- lifecycle ----------------------------------------------------------------------
     def __enter__(self) -> "LiveView":
         from rich.live import Live
 
-        self._live = Live(console=self.console, get_renderable=self.render, refresh_per_second=4, transient=False)
+        self._live = Live(console=self.console, get_renderable=self.render, refresh_per_second=4,
+                          transient=False, redirect_stdout=False, redirect_stderr=False)
         self._live.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:
-            self._live.refresh()
-            self._live.__exit__(None, None, None)
+            live, self._live = self._live, None
+            live.__exit__(None, None, None)  # one last frame, drawn once
 
-    def on_status(self, status: StreamStatus) -> None:
+    # -- what the fleet tells it --------------------------------------------------------
+    def session_started(self, outcome) -> None:
+        self.channel, self.reason = outcome.channel or "", outcome.why
+        for warning in outcome_warnings(outcome):
+            self.log(f"warning: {warning}")
+
+    def session_ended(self, outcome) -> None:
+        if outcome.failed:
+            self.log(f"failed: {outcome.reason}")
+
+    def status_changed(self, outcome, status: StreamStatus) -> None:
         self.status = status
+
+    def log(self, message: str) -> None:
+        with self._lock:
+            self.notes.append(printable(message))
 
     def add(self, event: OutputEvent) -> None:
         now = time.monotonic()
-        self.total += 1
-        kind = event.type or event.event
-        self.counts[kind] += 1
-        self.recent.append(now)
-        if event.id:
-            self.last_id = event.id
-        self.rows.append((time.strftime("%H:%M:%S"), event.id or "-", kind, _summary(event.data)))
+        kind = event.kind
+        with self._lock:
+            self.total += 1
+            self.counts[kind] += 1
+            self.meter.tick(now)
+            if event.id:
+                self.last_id = event.id
+            self.rows.append((time.strftime("%H:%M:%S"), event.id or "-", kind, summary(event.data, 400)))
 
-    def _rate(self) -> float:
-        now = time.monotonic()
-        while self.recent and now - self.recent[0] > 5:
-            self.recent.popleft()
-        return len(self.recent) / min(5.0, max(0.001, now - self.started))
-
+    # -- drawing ------------------------------------------------------------------------
     def render(self):
         from rich.console import Group
         from rich.table import Table
         from rich.text import Text
 
+        width, height = self.console.size
+        with self._lock:
+            rows = list(self.rows)
+            counts = self.counts.most_common(4)
+            notes = list(self.notes)
+            total = self.total
         status = self.status
-        state = status.state if status else "connecting"
-        if status and state == "reconnecting" and status.retry_at:
-            state = f"reconnecting in {max(0.0, status.retry_at - time.monotonic()):.1f}s ({status.detail})"
-        elif status and status.detail and state != "connected":
-            state = f"{state} ({status.detail})"
-        beat = "-"
-        if status and status.last_heartbeat:
-            beat = f"{time.monotonic() - status.last_heartbeat:.0f}s ago"
-        head = Text.assemble(
-            ("atai tail ", "bold"), (self.session_id, "cyan"),
-            f"  channel {self.channel}  ", ("state ", "dim"), (state, "green" if state == "connected" else "yellow"),
-            f"\nevents {self.total}  rate {self._rate():.1f}/s  last id {self.last_id or (status.last_event_id if status else None) or '-'}"
-            f"  last heartbeat {beat}  reconnects {status.reconnects if status else 0}",
-        )
-        counts = Table(show_header=True, header_style="bold", box=None)
-        counts.add_column("TYPE")
-        counts.add_column("COUNT", justify="right")
-        for kind, n in self.counts.most_common(6):
-            counts.add_row(kind, str(n))
-        events = Table(show_header=True, header_style="bold", expand=True)
-        events.add_column("TIME", no_wrap=True)
-        events.add_column("ID", no_wrap=True)
-        events.add_column("TYPE", no_wrap=True)
+        state, style = state_text(status)
+        head = Text.assemble(("atai tail ", "bold"), (self.session_id, "cyan"), f"  {self.channel}  ", (state, style),
+                             no_wrap=True, overflow="ellipsis")
+        last = self.last_id or (status.last_event_id if status else None) or "-"
+        beat = f"{time.monotonic() - status.last_heartbeat:.0f}s ago" if status and status.last_heartbeat else "-"
+        types = ", ".join(f"{kind} {n}" for kind, n in counts)
+        stats = Text(f"{plural(total, 'event')}  {self.meter.rate():.1f}/s  last id {last}  heartbeat {beat}"
+                     f"  reconnects {status.reconnects if status else 0}" + (f"  | {types}" if types else ""),
+                     style="dim", no_wrap=True, overflow="ellipsis")
+        parts = [head, stats, *(Text(n, style="yellow", no_wrap=True, overflow="ellipsis") for n in notes)]
+        room = max(1, height - len(parts) - 3)  # the table's header and borders take 3 rows
+        events = Table(show_header=True, header_style="bold", expand=True, box=None if width < 60 else None,
+                       padding=(0, 1))
+        if width >= 60:
+            events.add_column("TIME", no_wrap=True)
+            events.add_column("ID", no_wrap=True, max_width=12)
+        events.add_column("TYPE", no_wrap=True, max_width=24)
         events.add_column("DATA", overflow="ellipsis", no_wrap=True, ratio=1)
-        for row in self.rows:
-            events.add_row(*row)
-        return Group(head, counts, events)
+        for row in rows[-room:]:
+            events.add_row(*(row if width >= 60 else row[2:]))
+        if not rows:
+            parts.append(Text("waiting for the first event…", style="dim"))
+        else:
+            parts.append(events)
+        return Group(*parts)

@@ -102,6 +102,39 @@ def parse_image_size(text: str) -> list[int] | None:
     return [int(match[1]), int(match[2])]
 
 
+def input_config(stream_type: str, *, file_id: str | None = None, rtsp_url: str | None = None,
+                 size: str | None = None, fps: float | None = None, extra: dict | None = None) -> dict:
+    """The stream_config of an input_stream.set, checked before anything is sent: a usage
+    error for what the server would refuse."""
+    from atai_cli.errors import UsageError
+
+    config: dict = {}
+    if file_id:
+        config["file_id"] = file_id
+    if rtsp_url:
+        if not is_rtsp_url(rtsp_url):
+            raise UsageError(f"the RTSP URL (--rtsp-url) must be rtsp://..., got {rtsp_url!r}")
+        config["rtsp_url"] = rtsp_url
+    if size:
+        parsed = parse_image_size(size)
+        if parsed is None:
+            raise UsageError(f"the image size (--size) must be HEIGHTxWIDTH, e.g. 360x640, got {size!r}")
+        config["target_image_size"] = parsed
+    if fps is not None:
+        if fps <= 0:
+            raise UsageError("the frame rate (--fps) must be greater than 0")
+        config["target_frame_rate_hz"] = fps
+    config.update(extra or {})
+    if stream_type in RTSP_READERS and not config.get("rtsp_url"):
+        raise UsageError(f"{stream_type} needs an rtsp:// URL (--rtsp-url)")
+    if stream_type in FILE_READERS and not config.get("file_id"):
+        raise UsageError(f"{stream_type} needs a file id (--file-id; upload one with `atai files upload PATH`)")
+    problems = input_problems(stream_type, config)
+    if problems:
+        raise UsageError("; ".join(problems))
+    return config
+
+
 def stream_event(stream_type: str, config: dict | None = None) -> dict:
     """The event_data of input_stream.set and output_stream.set."""
     return {"stream_type": stream_type, "stream_config": dict(config or {})}

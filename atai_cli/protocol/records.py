@@ -1,4 +1,6 @@
-"""What both output channels hand back: one OutputEvent per lens output, plus connection status."""
+"""The records both output channels hand back: one OutputEvent per lens output, and the
+connection status a follower reports. Shared by the client (which makes them), the pipeline
+(which routes them) and the output layer (which renders them)."""
 
 from __future__ import annotations
 
@@ -21,10 +23,47 @@ class OutputEvent:
     data: Any  # the parsed payload; for non-JSON SSE data, the data string itself
     raw: str | None = None  # SSE data exactly as sent (None on the read channel)
     ok: bool = True  # False when SSE data was not JSON
+    session_id: str = ""
 
     @property
     def envelope(self) -> bool:
         return self.type is not None and self.type.startswith(ENVELOPE_PREFIX)
+
+    @property
+    def kind(self) -> str:
+        """What --type matches: the payload's type, else the SSE event name."""
+        return self.type or self.event
+
+    @property
+    def payload(self) -> Any:
+        """The lens result itself: the SSE payload's event_data, or the mailbox message's data
+        (contract v2 "one event shape on both channels")."""
+        data = self.data
+        if not isinstance(data, dict):
+            return None
+        if self.channel == "read":
+            return data.get("data")
+        return data.get("event_data", data.get("data"))
+
+    @property
+    def timestamp(self) -> float | None:
+        data = self.data
+        if isinstance(data, dict):
+            value = data.get("timestamp")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        return None
+
+    def meta(self) -> dict:
+        """The --meta form: {"id", "event", "channel", "data", "type", "payload", "timestamp"}."""
+        return {
+            "id": self.id, "event": self.event, "channel": self.channel, "data": self.data,
+            "type": self.type, "payload": self.payload, "timestamp": self.timestamp,
+        }
+
+    def fleet(self) -> dict:
+        """The several-sessions form: the --meta form plus session_id, first."""
+        return {"session_id": self.session_id, **self.meta()}
 
 
 @dataclass
@@ -36,6 +75,7 @@ class StreamStatus:
     detail: str = ""
     retry_at: float | None = None  # monotonic time of the next attempt while reconnecting
     reconnects: int = 0
+    failures: int = 0  # consecutive failed attempts since the last healthy connection
     last_heartbeat: float | None = None
     last_event_id: str | None = None
     changed: float = field(default_factory=time.monotonic)

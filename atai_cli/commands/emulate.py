@@ -14,6 +14,7 @@ def _lenses_help() -> str:
 
 
 def emulator(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Interface to bind (loopback only by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port; 0 takes any free port.")] = 8765,
     api_key: Annotated[str | None, typer.Option("--api-key", help="The key clients must send (default: a generated one).")] = None,
@@ -48,7 +49,7 @@ def emulator(
 
         raise UsageError(
             f"the emulator needs packages that are not installed ({exc.name})",
-            hint="install them with: pip install 'atai[emulator]'",
+            hint="install them with: pip install 'atai-cli[emulator]'",
         ) from exc
 
     config = EmulatorConfig(
@@ -63,9 +64,9 @@ def emulator(
         from atai_cli.errors import UsageError
 
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="pick another --port, or --port 0") from exc
-    from atai_cli.output import Output
+    from atai_cli.commands.options import state
 
-    out = Output()
+    out = state(ctx).out
     out.text(f"ATAI_API_ENDPOINT={server.endpoint}\nATAI_API_KEY={server.api_key}")
     out.info(f"atai emulator listening on {server.endpoint} (Ctrl-C to stop)")
     try:

@@ -12,18 +12,15 @@ import typer
 
 def _candidates(ctx: typer.Context, kind: str, incomplete: str) -> list[str]:
     try:
-        from atai_cli.client.api import LensApi
-        from atai_cli.settings import load_settings, resolve_profile
+        from atai_cli.state import AppState
 
         # During completion the root callback has not run: read the global flags directly.
         params = ctx.find_root().params
-        settings = load_settings(
-            {"api_endpoint": params.get("endpoint"), "api_key": params.get("api_key")},
-            resolve_profile(params.get("profile")),
-        )
-        if settings.api_key is None:
+        st = AppState()
+        st.endpoint, st.api_key, st.profile = params.get("endpoint"), params.get("api_key"), params.get("profile")
+        if st.settings.api_key is None:
             return []
-        with LensApi(settings.api_endpoint, settings.api_key.get_secret_value(), timeout=2.0, max_retries=0) as api:
+        with st.api(timeout=2.0, max_retries=0) as api:
             items = api.list_sessions() if kind == "session" else api.list_lenses()
         ids = [str(item.get(f"{kind}_id")) for item in items if item.get(f"{kind}_id")]
         return [i for i in ids if i.startswith(incomplete)]

@@ -1,0 +1,105 @@
+"""The session.read poller: one client_id for the whole follow, adaptive interval, reconnects.
+
+session.read answers at once (no long poll), so the interval adapts: fast while messages
+arrive, doubling to a cap while idle. The server keeps one cursor per client_id, so a
+reconnect with the same id replays nothing. A new client_id replays the mailbox from its
+start (lens-api.md 2.3), which is how a resume skips exactly what was already consumed when
+a batch was read but not all of it was handed on.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterator
+
+from atai_cli.client.followers import Follower, describe_failure
+from atai_cli.client.socket import SessionSocket
+from atai_cli.errors import AuthError, NetworkError, NotFoundError, OperationTimeout
+from atai_cli.protocol.records import OutputEvent
+
+
+class MailboxFollower(Follower):
+    channel = "read"
+
+    def __init__(
+        self,
+        open_socket: Callable[[], SessionSocket],
+        client_id: str,
+        *,
+        offset: int = 0,
+        skip: int = 0,
+        min_interval: float = 0.05,
+        max_interval: float = 2.0,
+        on_batch: Callable[[int], None] | None = None,
+        **common,
+    ) -> None:
+        super().__init__(**common)
+        self.open_socket = open_socket
+        self.client_id = client_id
+        self.min_interval = min_interval
+        self.max_interval = max_interval
+        self.read_count = offset  # messages the server has handed to this client_id (its cursor)
+        self._skip = skip  # pass over the messages up to this position in the client_id's playback
+        self._on_batch = on_batch  # told read_count as soon as a batch arrives (cursor files)
+        self._socket: SessionSocket | None = None
+
+    def _interrupt(self) -> None:
+        sock = self._socket
+        if sock is not None:
+            sock.shutdown()
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def __iter__(self) -> Iterator[OutputEvent]:
+        interval = self.min_interval
+        try:
+            while not self.stopped:
+                self._check_deadline()
+                try:
+                    if self._socket is None:
+                        if self.status.state != "reconnecting":
+                            self._set("connecting")
+                        self._socket = self.open_socket()
+                        self._socket.connect()
+                        self._set("connected", "" if not self.status.failures else self.status.detail)
+                    reply = self._socket.request("session.read", {"client_id": self.client_id})
+                except NotFoundError:
+                    if self._gone():
+                        break
+                    self._sleep(self._retry_in("the session is not known yet"))
+                    continue
+                except (AuthError, OperationTimeout):
+                    raise
+                except NetworkError as exc:
+                    self.close()
+                    if self.stopped:
+                        break
+                    self.status.reconnects += 1
+                    self._sleep(self._retry_in(describe_failure(exc)))
+                    continue
+                self._healthy()
+                body = reply.get("event_data") or {}
+                messages = body.get("messages") if isinstance(body, dict) else None
+                if messages:
+                    first = self.read_count
+                    self.read_count += len(messages)
+                    if self._on_batch is not None:
+                        self._on_batch(self.read_count)
+                    for index, message in enumerate(messages, first + 1):
+                        if index <= self._skip:
+                            continue  # consumed before this resume
+                        kind = message.get("type") if isinstance(message, dict) else None
+                        yield OutputEvent("read", None, kind or "message", kind, message, session_id=self.session_id)
+                        if self.stopped:
+                            return
+                    interval = self.min_interval
+                    self._flush()
+                    continue  # drain a backlog without sleeping
+                self._sleep(interval)
+                interval = min(self.max_interval, interval * 2)
+        finally:
+            self.close()
+            self._set("ended", self.end_reason or ("stopped" if self.stopped else ""))

@@ -1,0 +1,219 @@
+"""The SSE consumer: connect, decode, resume with Last-Event-ID, back off, detect silence.
+
+The rules (cli-contract.md "tail", sse-rules.md): 200 + text/event-stream opens; 204 ends;
+401/403/404 and any other status or content type fail without reconnecting; 429/5xx-gateway
+and dropped connections are retried with capped, jittered backoff that starts from the
+stream's `retry:` and resets after a healthy stream. A stream silent for the liveness window
+(3 heartbeat periods) counts as broken. Events are never yielded twice.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections import deque
+from typing import Callable, Iterator
+
+import httpx
+
+from atai_cli.client.followers import Follower, describe_failure
+from atai_cli.client.rest import RETRY_STATUSES, RedirectLoop, raise_for_status
+from atai_cli.client.sse_decoder import EventStreamDecoder
+from atai_cli.errors import ProtocolError
+from atai_cli.protocol.records import STREAM_END, STREAM_HEARTBEAT, STREAM_START, OutputEvent, remaining
+
+DEDUP_WINDOW = 4096
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def parse_json(text: str):
+    """json.loads without its per-call overhead on the hot path; raises ValueError likewise."""
+    try:
+        value, end = _raw_decode(text)
+    except ValueError:
+        return json.loads(text)  # leading whitespace and friends: let the full parser decide
+    if end != len(text) and text[end:].strip():
+        raise ValueError("extra data after the JSON document")
+    return value
+
+
+class NotAnEventStream(ProtocolError):
+    """The consumer URL answered 200 with something other than text/event-stream."""
+
+
+class SseFollower(Follower):
+    channel = "sse"
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        url: str,
+        *,
+        api_key: str = "",
+        since: str | None = None,
+        liveness: float = 15.0,
+        connect_timeout: float = 10.0,
+        on_open: Callable[[], None] | None = None,
+        **common,
+    ) -> None:
+        super().__init__(**common)
+        self.http = http
+        self.url = url
+        self.api_key = api_key
+        self.last_event_id = since or ""
+        self.status.last_event_id = since
+        self.liveness = liveness
+        self.connect_timeout = connect_timeout
+        self._on_open = on_open
+        # Ids already handed out. Only a reconnect can bring one back (a server replaying more
+        # than asked), so membership is checked only until the first new id after a reconnect.
+        self._recent_ids: deque[str] = deque(maxlen=DEDUP_WINDOW)
+        self._replay_guard: set[str] | None = None
+        self._response: httpx.Response | None = None
+
+    def _seen(self, event_id: str) -> bool:
+        guard = self._replay_guard
+        if guard is not None:
+            if event_id in guard:
+                return True
+            self._replay_guard = None  # past the replayed part: no more checks needed
+        self._recent_ids.append(event_id)
+        return False
+
+    def _interrupt(self) -> None:
+        """Shut the socket of the stream being read, so a blocked read returns now."""
+        response = self._response
+        if response is None:
+            return
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    # -- the loop -----------------------------------------------------------------------
+    def __iter__(self) -> Iterator[OutputEvent]:
+        connections = 0
+        while not self.ended and not self.stopped:
+            self._check_deadline()
+            if connections:
+                self.status.reconnects += 1
+                self._replay_guard = set(self._recent_ids) if self._recent_ids else None
+            connections += 1
+            delay = yield from self._connect_once(first=connections == 1)
+            if self.ended or self.stopped:
+                break
+            self._sleep(delay)
+        self._set("ended", self.end_reason or ("stopped" if self.stopped else ""))
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        if self.last_event_id:
+            headers["Last-Event-ID"] = self.last_event_id
+        return headers
+
+    def _connect_once(self, first: bool) -> Iterator[OutputEvent]:
+        """One connection. Returns (via StopIteration value) the delay before the next one."""
+        left = remaining(self.deadline)
+        read_timeout = self.liveness if left is None else max(0.05, min(self.liveness, left))
+        timeout = httpx.Timeout(connect=self.connect_timeout, read=read_timeout, write=10.0, pool=10.0)
+        if first:
+            self._set("connecting", self.url)
+        try:
+            with self.http.stream("GET", self.url, headers=self._headers(), timeout=timeout) as response:
+                self._response = response
+                delay = self._check_response(response, first)
+                if delay is not None:
+                    return delay
+                self._set("connected", "" if first else f"resumed after id {self.last_event_id or '(none)'}")
+                yield from self._read(response)
+                if self.ended or self.stopped:
+                    return 0.0
+                cause = "stream closed without sse.stream.end"
+        except httpx.ReadTimeout:
+            self._check_deadline()
+            cause = f"no data for {read_timeout:.1f}s"
+        except RedirectLoop as exc:
+            raise ProtocolError(str(exc)) from exc
+        except httpx.TransportError as exc:
+            if self.stopped:
+                return 0.0
+            cause = describe_failure(exc)
+        finally:
+            self._response = None
+        return self._retry_in(cause)
+
+    def _check_response(self, response: httpx.Response, first: bool) -> float | None:
+        """None when the stream is open; else the delay before retrying (or raise/end)."""
+        status = response.status_code
+        if status == 204:
+            self.ended, self.end_reason = True, "server ended the stream (204)"
+            return 0.0
+        if status in RETRY_STATUSES:
+            from atai_cli.client.backoff import parse_retry_after
+
+            return self._retry_in(f"server answered {status}", parse_retry_after(response.headers.get("retry-after")))
+        if status != 200:
+            response.read()
+            body = None
+            try:
+                body = response.json()
+            except ValueError:
+                pass
+            if status == 404 and not first:
+                return 0.0 if self._gone() else self._retry_in("server answered 404")
+            raise_for_status(status, self.url, body, response.text)
+        kind = response.headers.get("content-type", "")
+        if kind.split(";")[0].strip().lower() != "text/event-stream":
+            raise NotAnEventStream(f"{self.url} answered with {kind or 'no content type'}, not text/event-stream")
+        return None
+
+    def _read(self, response: httpx.Response) -> Iterator[OutputEvent]:
+        decoder = EventStreamDecoder(self.last_event_id)
+        healthy = False
+        for chunk in response.iter_bytes():
+            events = decoder.feed(chunk)
+            if decoder.retry is not None:
+                self.backoff.reset(decoder.retry / 1000.0)
+            if events and not healthy:
+                healthy = True
+                self._healthy()
+            for sse in events:
+                event = self._to_output(sse)
+                self.last_event_id = sse.last_event_id
+                if event is None:
+                    continue
+                if event.type == STREAM_HEARTBEAT:
+                    self.status.last_heartbeat = time.monotonic()
+                yield event
+                if event.type == STREAM_END:
+                    self.ended, self.end_reason = True, "sse.stream.end"
+                    return
+                if event.type == STREAM_START and self._on_open is not None:
+                    on_open, self._on_open = self._on_open, None
+                    on_open()
+            # An id-only block moves the resume point without dispatching an event.
+            self.last_event_id = decoder.last_event_id
+            self.status.last_event_id = self.last_event_id or None
+            if healthy:
+                self._check_deadline()
+            if self.stopped:
+                return
+            self._flush()  # everything from this read is out before we block again
+        decoder.close()
+
+    def _to_output(self, sse) -> OutputEvent | None:
+        if sse.has_id and self._seen(sse.last_event_id):
+            return None  # the server replayed something we already printed
+        raw = sse.data
+        if self.api_key and self.api_key in raw:
+            raw = raw.replace(self.api_key, "***")
+        try:
+            data = parse_json(raw)
+        except ValueError:
+            return OutputEvent("sse", sse.last_event_id or None, sse.event, None, raw, raw, ok=False, session_id=self.session_id)
+        kind = data.get("type") if isinstance(data, dict) else None
+        return OutputEvent("sse", sse.last_event_id or None, sse.event, kind, data, raw, session_id=self.session_id)

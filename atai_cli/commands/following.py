@@ -1,0 +1,207 @@
+"""What `atai tail` and `atai run` share: the follow flags turned into a fleet (filters, sinks,
+cursors, recorder, view), and the fleet's result turned into the closing line or the error
+with its exit code and resume hint."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from atai_cli.errors import AtaiError, Interrupted, NetworkError, OperationTimeout
+from atai_cli.output.formats import plural
+from atai_cli.output.jsonl import SHAPE_DATA, SHAPE_FLEET, SHAPE_META
+
+
+@dataclass
+class FollowFlags:
+    """The follow options a command was given, as the user typed them."""
+
+    channel: str = "auto"
+    meta: bool = False
+    envelope: bool = False
+    types: list[str] | None = None
+    max_events: int | None = None
+    timeout: float | None = None
+    idle_exit: float | None = None
+    heartbeat: float = 5.0
+    give_up_after: float | None = None
+    since: str | None = None
+    client_id: str | None = None
+    cursor_file: str | None = None
+    forward_to: str | None = None
+    forward_secret: str | None = None
+    forward_timeout: float = 10.0
+    insecure_forward: bool = False
+    exec_: str | None = None
+    changes_only: str | None = None
+    record: str | None = None
+    record_append: bool = False
+    discover_interval: float = 5.0
+
+
+class Follow:
+    """One follow, built and checked before anything starts (bad flags exit 2 up front)."""
+
+    def __init__(self, st, flags: FollowFlags, *, fleet_mode: bool, command: str = "atai tail") -> None:
+        from atai_cli.pipeline.cursors import CursorStore
+        from atai_cli.pipeline.filters import EventFilter
+        from atai_cli.pipeline.sinks import RecordSink
+
+        self.st = st
+        self.flags = flags
+        self.fleet_mode = fleet_mode
+        self.command = command
+        self.filter = EventFilter(envelope=flags.envelope, types=flags.types, changes_only=flags.changes_only)
+        if flags.forward_to:
+            from atai_cli.client.forwarder import check_forward_url
+
+            check_forward_url(flags.forward_to, flags.insecure_forward)
+        self.cursor_path = Path(flags.cursor_file) if flags.cursor_file else None
+        self.cursors = CursorStore(self.cursor_path)
+        self.recorder = RecordSink(Path(flags.record), append=flags.record_append, secrets=st.secrets()) if flags.record else None
+        out = st.out
+        if fleet_mode:
+            self.shape = SHAPE_FLEET
+        else:
+            self.shape = SHAPE_META if flags.meta else SHAPE_DATA
+        self.live = out.mode == "tty" and not flags.meta
+        self.view = None
+
+    # -- building -----------------------------------------------------------------------
+    def _view(self):
+        if not self.live:
+            return None
+        if self.fleet_mode:
+            from atai_cli.output.fleet_view import FleetView
+
+            return FleetView(self.st.out.console)
+        from atai_cli.output.live import LiveView
+
+        return LiveView(self.st.out.console, "")
+
+    def _sinks(self, report: Callable[[str], None]) -> list:
+        from atai_cli.pipeline.sinks import ExecSink, ForwardSink, StdoutSink, ViewSink
+
+        st, flags = self.st, self.flags
+        sinks: list = [ViewSink(self.view) if self.view is not None else StdoutSink(st.out.jsonl(batched=True), st.out.warn)]
+        if flags.forward_to:
+            from atai_cli.client.forwarder import Forwarder
+
+            secret = st.forward_secret(flags.forward_secret)
+            sinks.append(ForwardSink(Forwarder(flags.forward_to, secret, timeout=flags.forward_timeout,
+                                               trace=st.out.trace if st.debug else None), report))
+        if flags.exec_:
+            secrets = st.secrets()
+            if flags.forward_to:
+                secrets.append(st.forward_secret(flags.forward_secret))
+            sinks.append(ExecSink(flags.exec_, st.env.environ, secrets, st.env.stderr, report))
+        return sinks
+
+    def run(self, api, session_ids: list[str], *, discover=None, on_open=None, single_id: str | None = None):
+        from atai_cli.output.reporters import FleetLines, SingleSessionLines
+        from atai_cli.pipeline.fleet import Fleet, FollowOptions
+
+        st, flags = self.st, self.flags
+        self.single_id = single_id
+        self.view = view = self._view()
+        if view is not None and single_id:
+            view.session_id = single_id
+        reporter = view or (FleetLines(st.out) if self.fleet_mode else SingleSessionLines(st.out))
+        report = view.log if view is not None else st.out.line
+        self.sinks = sinks = self._sinks(report)
+        if self.recorder is not None and not discover:
+            self.recorder.expect(session_ids)
+        options = FollowOptions(
+            channel=flags.channel, since=flags.since, client_id=flags.client_id or st.client_id(),
+            heartbeat=flags.heartbeat, wait_timeout=flags.timeout or 60.0, max_events=flags.max_events,
+            timeout=flags.timeout or None, idle_exit=flags.idle_exit or None,
+            discover_interval=flags.discover_interval, shape=self.shape,
+        )
+        fleet = Fleet(api, options, sinks=sinks, reporter=reporter, filter=self.filter, cursors=self.cursors,
+                      recorder=self.recorder, discover=discover, on_open=on_open)
+        with view if view is not None else nullcontext():
+            self.result = fleet.run(session_ids)
+        return self.result
+
+    # -- concluding -------------------------------------------------------------------------
+    def resume_hint(self, outcome=None, *, destroyed: bool = False) -> str:
+        if destroyed:
+            return f"{self.command} destroyed the session; run it with --keep to keep the session and resume it"
+        if self.cursor_path is not None:
+            return f"run the same command again: --cursor-file {self.cursor_path} resumes each session where it stopped"
+        if outcome is None:
+            return "add --cursor-file FILE to resume every session where it stopped"
+        cursor = self.cursors.get(outcome.session_id)
+        if outcome.channel == "sse" and cursor is not None and cursor.last_event_id:
+            return f"resume with: atai tail {outcome.session_id} --since {cursor.last_event_id}"
+        return f"resume with: atai tail {outcome.session_id}"
+
+    def conclude(self, *, destroyed: bool = False) -> None:
+        """The closing line, or the error for how the follow ended."""
+        result = self.result
+        out = self.st.out
+        for sink in self.sinks:
+            line = sink.summary()
+            if line:
+                out.info(line)
+        if self.recorder is not None:
+            out.info(f"recorded {plural(self.recorder.written, 'event')} to {self.recorder.path}")
+        if self.fleet_mode:
+            self._conclude_fleet(result, destroyed)
+        else:
+            self._conclude_single(result, destroyed)
+        rejected = [s for s in self.sinks if s.failed]
+        if rejected:
+            raise AtaiError(rejected[0].summary() or "some events were rejected",
+                            hint="the receiver refused them (see the lines above); they were not retried")
+
+    def _conclude_single(self, result, destroyed: bool) -> None:
+        outcome = result.outcomes[0]
+        printed = plural(outcome.events, "event")
+        hint = self.resume_hint(outcome, destroyed=destroyed)
+        if result.stopped_by == "interrupted":
+            raise Interrupted(f"interrupted after {printed}", hint=hint)
+        if result.stopped_by == "timeout":
+            raise OperationTimeout(f"--timeout {self.flags.timeout:g}s reached after {printed}; the stream had not ended", hint=hint)
+        if outcome.failed:
+            error = outcome.error
+            if isinstance(error, AtaiError):
+                if isinstance(error, NetworkError) and error.hint is None:
+                    error.hint = hint
+                _add_channel_hint(error)
+                raise error
+            raise error  # type: ignore[misc]
+        if result.stopped_by == "max-events":
+            self.st.out.info(f"stopped after {printed} (--max-events)")
+        elif result.stopped_by == "idle":
+            self.st.out.info(f"stopped after {printed}: no lens output for {self.flags.idle_exit:g}s (--idle-exit)")
+        elif result.stopped_by != "stdout closed":
+            self.st.out.info(f"stream ended after {printed}: {outcome.reason or 'done'}")
+
+    def _conclude_fleet(self, result, destroyed: bool) -> None:
+        out = self.st.out
+        failed = [o for o in result.outcomes if o.failed]
+        total = plural(result.printed, "event")
+        sessions = plural(len(result.outcomes), "session")
+        if result.stopped_by == "interrupted":
+            raise Interrupted(f"interrupted after {total} from {sessions}", hint=self.resume_hint())
+        if result.stopped_by == "timeout":
+            raise OperationTimeout(f"--timeout {self.flags.timeout:g}s reached after {total} from {sessions}",
+                                   hint=self.resume_hint())
+        ended = len(result.outcomes) - len(failed)
+        how = {"max-events": " (--max-events)", "idle": f" (no lens output for {self.flags.idle_exit:g}s)"}.get(result.stopped_by, "")
+        out.info(f"followed {sessions}: {ended} ended, {len(failed)} failed, {total}{how}")
+        if failed:
+            for outcome in failed:
+                out.error(f"{outcome.session_id}: {outcome.reason}")
+            names = ", ".join(o.session_id for o in failed[:5]) + (" …" if len(failed) > 5 else "")
+            raise AtaiError(f"{len(failed)} of {sessions} failed: {names}", hint="each reason is on a line above")
+
+
+def _add_channel_hint(error: AtaiError) -> None:
+    from atai_cli.client.sse_follower import NotAnEventStream
+
+    if isinstance(error, NotAnEventStream) and error.hint is None:
+        error.hint = "is the endpoint right, and does this session use the SSE channel? try --channel read"

@@ -1,0 +1,104 @@
+"""Options and arguments the commands share, and the state every command starts from."""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any
+
+import typer
+
+from atai_cli.commands import complete
+from atai_cli.state import AppState
+
+
+def state(ctx: typer.Context) -> AppState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
+
+
+def _json_mode(ctx: typer.Context, value: bool) -> bool:
+    """--json on any command decides the output mode once, before the command runs."""
+    if value:
+        state(ctx).json_output = True
+    return value
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", callback=_json_mode, expose_value=False,
+                                       help="Print JSON on stdout (progress and errors stay on stderr).")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", metavar="KEY=VALUE", help="Set one field (repeatable); VALUE is parsed as JSON when it parses."),
+]
+ConfigJsonOpt = Annotated[str | None, typer.Option("--config-json", metavar="JSON", help="A JSON object merged into the config.")]
+SessionIdArg = Annotated[str, typer.Argument(metavar="SESSION_ID", help="A session id (lsn-...).", autocompletion=complete.session_ids)]
+LensIdArg = Annotated[str, typer.Argument(metavar="LENS_ID", help="A lens id (lns-...).", autocompletion=complete.lens_ids)]
+QuietOpt = Annotated[bool, typer.Option("-q", "--quiet", help="Print only the id.")]
+
+
+class Channel(str, enum.Enum):
+    auto = "auto"
+    sse = "sse"
+    read = "read"
+
+
+ChannelOpt = Annotated[Channel, typer.Option("--channel", help="auto (from each session's lens config), sse, or read.")]
+MetaOpt = Annotated[bool, typer.Option("--meta", help='Wrap each event as {"id", "event", "channel", "type", "payload", "timestamp", "data"}.')]
+EnvelopeOpt = Annotated[bool, typer.Option("--envelope", help="Also print sse.stream.start/heartbeat/end.")]
+TypesOpt = Annotated[list[str] | None, typer.Option("--type", metavar="TYPE", help="Only these event types (repeatable), e.g. inference.result.")]
+MaxEventsOpt = Annotated[int | None, typer.Option("--max-events", metavar="N", min=1, help="Stop after N printed events (all sessions together).")]
+TimeoutOpt = Annotated[float | None, typer.Option("--timeout", metavar="S", min=0,
+                                                  help="Stop after S seconds, exit 5 unless the stream ended; 0 or unset: no limit.")]
+IdleExitOpt = Annotated[float | None, typer.Option("--idle-exit", metavar="S", min=0,
+                                                   help="Stop (exit 0) after S seconds without a lens output event; heartbeats do not count.")]
+HeartbeatOpt = Annotated[float, typer.Option("--heartbeat", metavar="S", min=0.01, help="The server's heartbeat period; 3 silent periods count as a broken stream.")]
+GiveUpOpt = Annotated[float | None, typer.Option("--give-up-after", metavar="S", min=0.01,
+                                                 help="Stop reconnecting after S seconds of failures: exit 1 with the resume hint (default: never; setting reconnect_give_up).")]
+CursorFileOpt = Annotated[str | None, typer.Option("--cursor-file", metavar="FILE", help="Resume each session from FILE and keep it current (0600).")]
+ForwardToOpt = Annotated[str | None, typer.Option("--forward-to", metavar="URL", help="POST each event to URL, signed, in order, retried until delivered.")]
+ForwardSecretOpt = Annotated[str | None, typer.Option("--forward-secret", metavar="SECRET", help="Key of the Atai-Signature HMAC (env ATAI_FORWARD_SECRET; default: the profile's).")]
+ForwardTimeoutOpt = Annotated[float, typer.Option("--forward-timeout", metavar="S", min=0.1, help="Timeout of each forward attempt.")]
+InsecureForwardOpt = Annotated[bool, typer.Option("--insecure-forward", help="Allow plain http to a host that is not loopback.")]
+ExecOpt = Annotated[str | None, typer.Option("--exec", metavar="CMD", help="Run `sh -c CMD` per event, the JSON line on stdin (one at a time, in order).")]
+ChangesOnlyOpt = Annotated[str | None, typer.Option("--changes-only", metavar="PATH",
+                                                    help="Keep an event only when the value at PATH (e.g. event_data.response.0) changed, per session and type.")]
+RecordOpt = Annotated[str | None, typer.Option("--record", metavar="FILE", help="Record every received event to FILE (for `atai emulator --replay`).")]
+RecordAppendOpt = Annotated[bool, typer.Option("--record-append", help="Add to an existing recording of the same sessions.")]
+
+
+def parse_value(text: str) -> Any:
+    import json
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_set(items: list[str] | None, flag: str = "--set") -> dict[str, Any]:
+    from atai_cli.errors import UsageError
+
+    values: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{flag} expects KEY=VALUE, got {item!r}")
+        values[key.strip()] = parse_value(value)
+    return values
+
+
+def parse_json_object(text: str | None, flag: str) -> dict[str, Any]:
+    import json
+
+    from atai_cli.errors import UsageError
+
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise UsageError(f"{flag} must be a JSON object")
+    return value

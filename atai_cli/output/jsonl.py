@@ -1,0 +1,72 @@
+"""JSON lines for pipes and scripts: one document per line, so `| jq` sees each one at once."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from atai_cli.errors import StdoutClosed
+from atai_cli.protocol.records import OutputEvent
+
+# How an event becomes a line (contract "tail", "several sessions", "one event shape").
+SHAPE_DATA = "data"  # the event's data exactly as the server sent it
+SHAPE_META = "meta"  # {"id", "event", "channel", "data", "type", "payload", "timestamp"}
+SHAPE_FLEET = "fleet"  # the meta form with "session_id" first
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_line(event: OutputEvent, shape: str) -> str | None:
+    """The printed line of an event (without the newline); None when it cannot be printed
+    (data that is not JSON, in the data shape)."""
+    if shape == SHAPE_META:
+        return dumps(event.meta())
+    if shape == SHAPE_FLEET:
+        return dumps(event.fleet())
+    if not event.ok:
+        return None
+    raw = event.raw
+    if raw is not None and "\n" not in raw and "\r" not in raw:
+        return raw  # already one JSON document: no decode/encode round trip
+    return dumps(event.data)
+
+
+class JsonLinesWriter:
+    """Writes lines to stdout's byte buffer.
+
+    With batched=False every line is flushed as it is written. With batched=True the caller
+    promises to call flush() whenever it is about to wait (the followers' before_wait hook):
+    every line still reaches the reader before atai blocks on the network again, so no line
+    ever waits for the next event, but a burst of events costs one write instead of one each.
+    """
+
+    def __init__(self, stream: TextIO, *, batched: bool = False) -> None:
+        self.batched = batched
+        self._buffer = getattr(stream, "buffer", None)
+        self._stream = stream
+
+    def write_line(self, line: str) -> None:
+        try:
+            if self._buffer is not None:
+                self._buffer.write(line.encode("utf-8") + b"\n")
+                if not self.batched:
+                    self._buffer.flush()
+            else:
+                self._stream.write(line + "\n")
+                if not self.batched:
+                    self._stream.flush()
+        except BrokenPipeError as exc:
+            raise StdoutClosed() from exc
+
+    def write_object(self, value: Any) -> None:
+        self.write_line(dumps(value))
+
+    def flush(self) -> None:
+        try:
+            (self._buffer or self._stream).flush()
+        except BrokenPipeError as exc:
+            raise StdoutClosed() from exc
+        except ValueError:
+            pass  # stdout already closed at exit

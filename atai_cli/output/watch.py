@@ -1,0 +1,69 @@
+"""`atai session list --watch`: a table redrawn in place on a terminal; off it (or with
+--json), one JSON line per change: {"change": "added"|"updated"|"removed", "session": {...}}."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+from atai_cli.output import Column, Output
+from atai_cli.protocol.redact import redact
+
+# Fields whose change is worth a line (not the ever-growing age).
+WATCHED = ("session_status", "num_outputs", "num_inputs", "num_active_connections", "lens_id")
+
+
+def changes(before: dict[str, dict], after: dict[str, dict]) -> list[dict]:
+    found = []
+    for sid, record in after.items():
+        old = before.get(sid)
+        if old is None:
+            found.append({"change": "added", "session": record})
+        elif any(old.get(k) != record.get(k) for k in WATCHED):
+            found.append({"change": "updated", "session": record,
+                          "fields": [k for k in WATCHED if old.get(k) != record.get(k)]})
+    for sid, record in before.items():
+        if sid not in after:
+            found.append({"change": "removed", "session": record})
+    return found
+
+
+def watch_sessions(out: Output, fetch: Callable[[], list[dict]], columns: Sequence[Column], interval: float) -> None:
+    """Until Ctrl-C (KeyboardInterrupt reaches the boundary: exit 130)."""
+    if out.mode == "tty":
+        _watch_table(out, fetch, columns, interval)
+        return
+    writer = out.jsonl()
+    seen: dict[str, dict] = {}
+    while True:
+        current = {r["session_id"]: r for r in fetch() if r.get("session_id")}
+        for change in changes(seen, current):
+            writer.write_object(redact(change))
+        seen = current
+        time.sleep(interval)
+
+
+def _watch_table(out: Output, fetch: Callable[[], list[dict]], columns: Sequence[Column], interval: float) -> None:
+    from rich.live import Live
+    from rich.table import Table
+    from rich.text import Text
+
+    def render(rows: list[dict], error: str | None):
+        table = Table(title=f"sessions ({len(rows)}), every {interval:g}s" + (f"  {error}" if error else ""),
+                      title_justify="left", header_style="bold", expand=False)
+        for column in columns:
+            table.add_column(column.header, no_wrap=True, overflow="ellipsis")
+        for row in redact(rows):
+            table.add_row(*(column.render(row) for column in columns))
+        return table if rows else Text("no active sessions", style="dim")
+
+    rows: list[dict] = []
+    with Live(render(rows, None), console=out.console, refresh_per_second=4, transient=False) as live:
+        while True:
+            error = None
+            try:
+                rows = fetch()
+            except Exception as exc:  # noqa: BLE001 - keep watching through a blip, and say so
+                error = f"(refresh failed: {getattr(exc, 'message', exc)})"
+            live.update(render(rows, error))
+            time.sleep(interval)

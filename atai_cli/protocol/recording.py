@@ -1,0 +1,157 @@
+"""The recording format of `atai tail --record` and `atai emulator --replay` (contract v2).
+
+JSON lines: first a header
+  {"atai_recording": 1, "created_at": "<ISO 8601 UTC>", "sessions": {SID: {"lens_id", "channel"}}}
+then one line per lens output event received (before filtering, no envelope events):
+  {"t": <seconds since the recording started>, "session_id", "id", "event", "channel", "data"}
+Every api_key field anywhere in a payload is written as "***". Sessions discovered after the
+recording started appear in event lines only (each line names its session and channel).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from atai_cli.errors import UsageError
+from atai_cli.protocol.records import OutputEvent
+from atai_cli.protocol.redact import redact
+
+FORMAT = 1
+CHANNELS = ("sse", "read")
+
+
+class RecordingError(UsageError):
+    """A file that is not a recording, with the line and what is wrong."""
+
+
+def header(sessions: dict[str, dict], created_at: datetime | None = None) -> dict:
+    created = (created_at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return {
+        "atai_recording": FORMAT,
+        "created_at": created.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "sessions": {sid: {"lens_id": info.get("lens_id"), "channel": info.get("channel")} for sid, info in sessions.items()},
+    }
+
+
+def event_line(t: float, event: OutputEvent) -> dict:
+    return {"t": round(t, 6), "session_id": event.session_id, "id": event.id, "event": event.event,
+            "channel": event.channel, "data": redact(event.data)}
+
+
+@dataclass
+class RecordedEvent:
+    t: float
+    session_id: str
+    id: str | None
+    event: str
+    channel: str
+    data: Any
+    line: int = 0
+
+
+@dataclass
+class Recording:
+    path: Path
+    header: dict
+    events: list[RecordedEvent] = field(default_factory=list)
+
+    @property
+    def created_at(self) -> datetime:
+        return parse_created_at(self.header["created_at"])
+
+    @property
+    def channel(self) -> str:
+        """The channel a replay uses: the recorded one, SSE when the sessions mixed both."""
+        channels = {e.channel for e in self.events} or {s.get("channel") for s in self.header["sessions"].values()}
+        return "read" if channels == {"read"} else "sse"
+
+
+def parse_created_at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _fail(path: Path, line: int, what: str) -> RecordingError:
+    return RecordingError(f"{path}:{line}: {what}", hint="record one with `atai tail SESSION_ID --record FILE`")
+
+
+def check_header(path: Path, value: Any, line: int = 1) -> dict:
+    if not isinstance(value, dict) or value.get("atai_recording") is None:
+        raise _fail(path, line, "not an atai recording: the first line must be the header {\"atai_recording\": 1, ...}")
+    if value.get("atai_recording") != FORMAT:
+        raise _fail(path, line, f"recording format {value.get('atai_recording')!r} is not one this atai reads ({FORMAT})")
+    created = value.get("created_at")
+    try:
+        parse_created_at(str(created))
+    except ValueError:
+        raise _fail(path, line, f"created_at {created!r} is not an ISO 8601 time") from None
+    sessions = value.get("sessions")
+    if not isinstance(sessions, dict):
+        raise _fail(path, line, "sessions must be an object {SESSION_ID: {lens_id, channel}}")
+    for sid, info in sessions.items():
+        if not isinstance(info, dict) or info.get("channel") not in CHANNELS:
+            raise _fail(path, line, f"session {sid}: channel must be \"sse\" or \"read\"")
+    return value
+
+
+def check_event(path: Path, value: Any, line: int) -> RecordedEvent:
+    if not isinstance(value, dict):
+        raise _fail(path, line, "expected a JSON object")
+    t = value.get("t")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or t < 0:
+        raise _fail(path, line, f"t must be a number of seconds >= 0, got {t!r}")
+    if not isinstance(value.get("session_id"), str) or not value["session_id"]:
+        raise _fail(path, line, "session_id (a string) is missing")
+    if value.get("channel") not in CHANNELS:
+        raise _fail(path, line, f"channel must be \"sse\" or \"read\", got {value.get('channel')!r}")
+    if value.get("id") is not None and not isinstance(value["id"], str):
+        raise _fail(path, line, f"id must be a string or null, got {value['id']!r}")
+    if "data" not in value:
+        raise _fail(path, line, "data is missing")
+    return RecordedEvent(float(t), value["session_id"], value.get("id"), str(value.get("event") or "message"),
+                         value["channel"], value["data"], line)
+
+
+def read_recording(path: Path) -> Recording:
+    """The whole recording, checked line by line (RecordingError names the first bad line)."""
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise RecordingError(f"no such recording: {path}") from None
+    except UnicodeDecodeError:
+        raise _fail(path, 1, "not UTF-8 text") from None
+    except OSError as exc:
+        raise RecordingError(f"cannot read {path}: {exc.strerror or exc}") from None
+    recording: Recording | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError as exc:
+            raise _fail(path, number, f"not JSON ({exc.msg})") from None
+        if recording is None:
+            recording = Recording(path, check_header(path, value, number))
+            continue
+        event = check_event(path, value, number)
+        if recording.events and event.t < recording.events[-1].t:
+            raise _fail(path, number, f"t goes back in time ({event.t} after {recording.events[-1].t})")
+        recording.events.append(event)
+    if recording is None:
+        raise _fail(path, 1, "the file is empty: no header")
+    return recording
+
+
+def read_header(path: Path) -> dict:
+    """Only the header line (for --record-append)."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, raw in enumerate(handle, 1):
+            if raw.strip():
+                try:
+                    return check_header(path, json.loads(raw), number)
+                except ValueError as exc:
+                    raise _fail(path, number, f"not JSON ({exc})") from None
+    raise _fail(path, 1, "the file is empty: no header")
