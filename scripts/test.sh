@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Install atai with its test dependencies into .venv and run the whole test suite.
+# Install atai with its test dependencies into .venv (when not installed already) and run the
+# whole test suite; pytest arguments pass through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python3}"
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+./scripts/install.sh test
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?
