@@ -78,12 +78,16 @@ class Emu:
         response.raise_for_status()
         return response.json()["file_id"]
 
-    def destroy_later(self, session_id: str, *, wait_reader: bool = False, delay: float = 0.0) -> threading.Thread:
-        """Destroy the session from another thread, once a reader listens and/or after a delay."""
+    def destroy_later(self, session_id: str, *, wait_reader: bool = False, wait_connected: bool = False,
+                      delay: float = 0.0) -> threading.Thread:
+        """Destroy the session from another thread, once an SSE reader listens (wait_reader) or
+        any client is connected (wait_connected), and/or after a delay."""
 
         def run() -> None:
             if wait_reader:
                 self.wait_for_reader(session_id)
+            if wait_connected:
+                self.wait_for(lambda: self.session(session_id).num_active_connections > 0)
             time.sleep(delay)
             with self.api() as api:
                 api.destroy_session(session_id)

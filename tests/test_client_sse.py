@@ -57,9 +57,10 @@ def test_dropped_every_two_events_delivers_each_once_in_order(emu, partial):
 
 def test_silent_connection_counts_as_broken(emu):
     session_id = start(emu)
-    emu.configure(silence_after=2, silence_connections=1, idle_timeout_s=0.5)
+    # heartbeats every 0.05 s against a 0.6 s liveness window: only real silence trips it
+    emu.configure(silence_after=2, silence_connections=1, idle_timeout_s=0.5, heartbeat_s=0.05)
     emu.set_input_later(session_id, CSV_INPUT)
-    follower = follow(emu, session_id, liveness=0.4)
+    follower = follow(emu, session_id, liveness=0.6)
     events = collect(follower)
     assert [e.id for e in results(events)] == ["1", "2", "3", "4", "5", "6"]
     assert follower.status.reconnects == 1
@@ -68,7 +69,7 @@ def test_silent_connection_counts_as_broken(emu):
 def test_heartbeats_keep_a_quiet_stream_alive(emu):
     session_id = start(emu)
     emu.configure(heartbeat_s=0.1, idle_timeout_s=1.0)
-    follower = follow(emu, session_id, liveness=0.35)
+    follower = follow(emu, session_id, liveness=1.0)  # ten heartbeats' margin: a busy machine never trips it
     events = collect(follower)
     assert sum(e.type == "sse.stream.heartbeat" for e in events) >= 5
     assert follower.status.reconnects == 0 and events[-1].type == "sse.stream.end"
@@ -157,9 +158,9 @@ def test_duplicate_ids_after_a_reconnect_are_suppressed():
 def test_a_server_that_ignores_last_event_id_prints_nothing_twice(emu):
     session_id = start(emu)
     # the first connection goes silent after 3 events; the next one replays from the start
-    emu.configure(silence_after=3, silence_connections=1, ignore_last_event_id=True, idle_timeout_s=0.5)
+    emu.configure(silence_after=3, silence_connections=1, ignore_last_event_id=True, idle_timeout_s=0.5, heartbeat_s=0.05)
     emu.set_input_later(session_id, CSV_INPUT)
-    follower = follow(emu, session_id, liveness=0.4)
+    follower = follow(emu, session_id, liveness=0.6)
     events = collect(follower)
     assert [e.id for e in results(events)] == ["1", "2", "3", "4", "5", "6"]
     assert follower.status.reconnects == 1

@@ -41,6 +41,8 @@ class FaultMiddleware:
         config = self.config
         if config.fail_status == 204:
             return Response(status_code=204)
+        if 300 <= config.fail_status < 400:
+            return Response(status_code=config.fail_status, headers={"Location": config.redirect_location})
         headers = {"Retry-After": f"{config.retry_after:g}"} if config.retry_after >= 0 else None
         body = {"errors": [{"code": "injected_failure", "message": "Injected failure (atai emulator)"}]}
         return JSONResponse(body, status_code=config.fail_status, headers=headers)

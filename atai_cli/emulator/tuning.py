@@ -35,6 +35,8 @@ class EmulatorConfig:
     sse_garbage: bool = False  # send a frame whose data is not JSON right after sse.stream.start
     sse_retry_ms: int = -1  # send `retry:` in sse.stream.start (<0 = never, as the real API)
     fail_sessions: bool = False  # new sessions go FAILED instead of RUNNING
+    ws_silent_types: str = ""  # comma-separated event types the WebSocket never answers
+    redirect_location: str = ""  # the Location of an injected 3xx (empty: back to itself)
 
     def update(self, values: dict) -> list[str]:
         """Apply known fields (coerced to their types); return the unknown names."""

@@ -1,0 +1,80 @@
+"""main(argv, env): the one error boundary, run in-process with an injected environment."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import pytest
+
+from atai_cli.environment import Environment
+from atai_cli.main import main
+
+
+def test_main_uses_the_injected_streams_variables_and_terminals(emu):
+    stdout, stderr = io.StringIO(), io.StringIO()
+    env = Environment(stdin=io.StringIO(), stdout=stdout, stderr=stderr,
+                      environ={"ATAI_API_ENDPOINT": emu.endpoint, "ATAI_API_KEY": emu.api_key, "XDG_CONFIG_HOME": "/nonexistent"},
+                      stdout_isatty=False)
+    assert main(["lens", "list"], env) == 0
+    assert stdout.getvalue().splitlines()[0].startswith("LENS ID\t")  # not a terminal: tab-separated
+    tty_out = io.StringIO()
+    env_tty = Environment(stdin=io.StringIO(), stdout=tty_out, stderr=io.StringIO(), environ=env.environ, stdout_isatty=True)
+    assert main(["lens", "list"], env_tty) == 0
+    assert "LENS ID" in tty_out.getvalue() and "\t" not in tty_out.getvalue()
+
+
+def test_the_injected_environment_wins_over_the_process_environment(emu, monkeypatch):
+    monkeypatch.setenv("ATAI_API_KEY", "process-key-wrong")
+    env = Environment(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO(),
+                      environ={"ATAI_API_ENDPOINT": emu.endpoint, "ATAI_API_KEY": emu.api_key, "XDG_CONFIG_HOME": "/nonexistent"})
+    assert main(["session", "list"], env) == 0
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["lens", "lsit"], "no such command 'lsit'"),
+    (["tail", "--chanel", "sse", "lsn-x"], "no such option"),
+    (["tail", "lsn-x", "--channel", "bogus"], "'bogus' is not one of"),
+    (["session", "create", "lns-x", "--timeout", "soon"], "--timeout"),
+    (["session", "status"], "missing argument"),
+])
+def test_usage_errors_are_one_line_and_a_hint(cli, emu, args, needle):
+    result = cli(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error: ") and needle.lower() in lines[0].lower(), result.stderr
+    assert len(lines) == 2 and lines[1].startswith("hint: see `atai")
+    assert "╭" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_lists_choices_and_reads_like_usage(cli):
+    help_text = cli("tail", "--help").stdout
+    assert "auto|sse|read" in help_text
+    assert "Usage: atai tail [OPTIONS] [SESSION_ID...]" in help_text
+    assert "<bool>" not in help_text and "{" not in help_text.split("\n\n")[1]
+
+
+def test_a_bare_group_prints_its_help(cli):
+    result = cli("session")
+    assert result.exit_code == 0 and "create" in result.stdout and "destroy" in result.stdout
+
+
+def test_version_is_answered_before_typer_loads():
+    code = "import sys; from atai_cli.main import main; main(['--version']); print('typer' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "atai" and out[-1] == "False"
+
+
+def test_an_unexpected_failure_is_one_line_and_debug_shows_the_traceback_without_the_key(cli, emu, monkeypatch):
+    from atai_cli.client import api as api_module
+
+    def explode(self, *args, **kwargs):
+        raise RuntimeError(f"boom with {self.api_key}")
+
+    monkeypatch.setattr(api_module.LensApi, "list_lenses", explode)
+    plain = cli("lens", "list")
+    assert plain.exit_code == 1 and "unexpected failure: RuntimeError" in plain.stderr and "Traceback" not in plain.stderr
+    assert emu.api_key not in plain.stderr
+    debug = cli("--debug", "lens", "list")
+    assert debug.exit_code == 1 and "Traceback" in debug.stderr and emu.api_key not in debug.stderr
