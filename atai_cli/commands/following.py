@@ -41,6 +41,15 @@ class FollowFlags:
     discover_interval: float = 5.0
 
 
+def follow_flags(values: dict, **fixed) -> FollowFlags:
+    """FollowFlags from a command's parameters (those that are follow options), plus fixed ones."""
+    from dataclasses import fields
+
+    names = {f.name for f in fields(FollowFlags)}
+    picked = {k: getattr(v, "value", v) for k, v in values.items() if k in names}
+    return FollowFlags(**{**picked, **fixed})
+
+
 class Follow:
     """One follow, built and checked before anything starts (bad flags exit 2 up front)."""
 

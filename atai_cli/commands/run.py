@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from atai_cli.commands.following import Follow, FollowFlags
+from atai_cli.commands.following import Follow, follow_flags
 from atai_cli.commands.inputs import require_csv, require_file
 from atai_cli.commands.options import (
     ChangesOnlyOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt, ForwardToOpt, HeartbeatOpt,
@@ -90,12 +90,7 @@ def run(
     inputs = [chosen[0]] if chosen else [s["stream_type"] for s in declared]
     if idle_exit is None and any(kind in streams.FILE_READERS for kind in inputs):
         idle_exit = FILE_IDLE_EXIT
-    flags = FollowFlags(
-        channel="sse", meta=meta, envelope=envelope, types=types, max_events=max_events, timeout=timeout,
-        idle_exit=idle_exit or None, heartbeat=heartbeat, forward_to=forward_to, forward_secret=forward_secret,
-        forward_timeout=forward_timeout, insecure_forward=insecure_forward, exec_=exec_, changes_only=changes_only,
-        record=record, record_append=record_append,
-    )
+    flags = follow_flags(locals(), channel="sse", idle_exit=idle_exit or None)
     follow = Follow(st, flags, fleet_mode=False, command="atai run")
     if chosen and chosen[2] is not None:
         upload = chosen[2]

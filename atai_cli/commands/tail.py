@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from atai_cli.commands import complete
-from atai_cli.commands.following import Follow, FollowFlags
+from atai_cli.commands.following import Follow, follow_flags
 from atai_cli.commands.options import (
     ChangesOnlyOpt, ChannelOpt, CursorFileOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt,
     ForwardToOpt, GiveUpOpt, HeartbeatOpt, IdleExitOpt, InsecureForwardOpt, JsonOpt, MaxEventsOpt, MetaOpt,
@@ -62,14 +62,8 @@ def tail(
         raise UsageError("nothing to follow: give one or more session ids, --lens LENS_ID or --all")
     if since and (len(ids) > 1 or selecting):
         raise UsageError("--since resumes one session; for several, use --cursor-file")
+    flags = follow_flags(locals())
     st = state(ctx)
-    flags = FollowFlags(
-        channel=getattr(channel, "value", channel), meta=meta, envelope=envelope, types=types, max_events=max_events,
-        timeout=timeout, idle_exit=idle_exit, heartbeat=heartbeat, give_up_after=give_up_after, since=since,
-        client_id=client_id, cursor_file=cursor_file, forward_to=forward_to, forward_secret=forward_secret,
-        forward_timeout=forward_timeout, insecure_forward=insecure_forward, exec_=exec_, changes_only=changes_only,
-        record=record, record_append=record_append, discover_interval=discover_interval,
-    )
     follow = Follow(st, flags, fleet_mode=len(ids) > 1 or selecting)
     api = st.api(**({"give_up_after": give_up_after} if give_up_after else {}))
     discover = None

@@ -8,14 +8,13 @@ and never an exception for a tiny window.
 
 from __future__ import annotations
 
-import threading
 import time
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
 
-from atai_cli.output.formats import printable, summary
-from atai_cli.output.live import RateMeter, state_text
+from atai_cli.output.formats import summary
+from atai_cli.output.live import RateMeter, RedrawnView, state_text
 from atai_cli.protocol.records import OutputEvent, StreamStatus
 
 PALETTE = (
@@ -52,29 +51,15 @@ class _Row:
     ended: bool = False
 
 
-class FleetView:
+class FleetView(RedrawnView):
+    NOTES = 3
+
     def __init__(self, console) -> None:
-        self.console = console
+        super().__init__(console)
         self.rows: dict[str, _Row] = {}
         self.events: deque[tuple[str, str, str, str]] = deque(maxlen=MAX_EVENTS)
-        self.notes: deque[str] = deque(maxlen=3)
         self.total = 0
         self.meter = RateMeter()
-        self._lock = threading.Lock()
-        self._live = None
-
-    def __enter__(self) -> "FleetView":
-        from rich.live import Live
-
-        self._live = Live(console=self.console, get_renderable=self.render, refresh_per_second=4,
-                          transient=False, redirect_stdout=False, redirect_stderr=False)
-        self._live.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            live, self._live = self._live, None
-            live.__exit__(None, None, None)
 
     def _row(self, session_id: str) -> _Row:
         row = self.rows.get(session_id)
@@ -104,10 +89,6 @@ class FleetView:
             if not row.ended:
                 row.state, row.style = state_text(status)
             row.reconnects = status.reconnects
-
-    def log(self, message: str) -> None:
-        with self._lock:
-            self.notes.append(printable(message))
 
     def add(self, event: OutputEvent) -> None:
         now = time.monotonic()

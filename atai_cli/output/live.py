@@ -49,24 +49,19 @@ def state_text(status: StreamStatus | None) -> tuple[str, str]:
     return status.state, "yellow"
 
 
-class LiveView:
-    def __init__(self, console, session_id: str, channel: str = "", reason: str = "") -> None:
+class RedrawnView:
+    """A view Rich redraws in place, four times a second, from its own thread; `log` keeps a
+    few lines of notes inside the view (printing beside a live display would tear it)."""
+
+    NOTES = 2
+
+    def __init__(self, console) -> None:
         self.console = console
-        self.session_id = session_id
-        self.channel = channel
-        self.reason = reason
-        self.rows: deque[tuple[str, str, str, str]] = deque(maxlen=MAX_ROWS)
-        self.counts: Counter[str] = Counter()
-        self.total = 0
-        self.meter = RateMeter()
-        self.status: StreamStatus | None = None
-        self.last_id: str | None = None
-        self.notes: deque[str] = deque(maxlen=2)
+        self.notes: deque[str] = deque(maxlen=self.NOTES)
         self._lock = threading.Lock()
         self._live = None
 
-    # -- lifecycle ----------------------------------------------------------------------
-    def __enter__(self) -> "LiveView":
+    def __enter__(self):
         from rich.live import Live
 
         self._live = Live(console=self.console, get_renderable=self.render, refresh_per_second=4,
@@ -78,6 +73,27 @@ class LiveView:
         if self._live is not None:
             live, self._live = self._live, None
             live.__exit__(None, None, None)  # one last frame, drawn once
+
+    def log(self, message: str) -> None:
+        with self._lock:
+            self.notes.append(printable(message))
+
+    def render(self):
+        raise NotImplementedError
+
+
+class LiveView(RedrawnView):
+    def __init__(self, console, session_id: str, channel: str = "", reason: str = "") -> None:
+        super().__init__(console)
+        self.session_id = session_id
+        self.channel = channel
+        self.reason = reason
+        self.rows: deque[tuple[str, str, str, str]] = deque(maxlen=MAX_ROWS)
+        self.counts: Counter[str] = Counter()
+        self.total = 0
+        self.meter = RateMeter()
+        self.status: StreamStatus | None = None
+        self.last_id: str | None = None
 
     # -- what the fleet tells it --------------------------------------------------------
     def session_started(self, outcome) -> None:
@@ -91,10 +107,6 @@ class LiveView:
 
     def status_changed(self, outcome, status: StreamStatus) -> None:
         self.status = status
-
-    def log(self, message: str) -> None:
-        with self._lock:
-            self.notes.append(printable(message))
 
     def add(self, event: OutputEvent) -> None:
         now = time.monotonic()
