@@ -200,7 +200,11 @@ class Follow:
             raise OperationTimeout(f"--timeout {self.flags.timeout:g}s reached after {total} from {sessions}",
                                    hint=self.resume_hint())
         ended = len(result.outcomes) - len(failed)
-        how = {"max-events": " (--max-events)", "idle": f" (no lens output for {self.flags.idle_exit:g}s)"}.get(result.stopped_by, "")
+        how = ""
+        if result.stopped_by == "max-events":
+            how = " (--max-events)"
+        elif result.stopped_by == "idle":
+            how = f" (no lens output for {self.flags.idle_exit:g}s, --idle-exit)"
         out.info(f"followed {sessions}: {ended} ended, {len(failed)} failed, {total}{how}")
         if failed:
             for outcome in failed:

@@ -34,6 +34,8 @@ from atai_cli.protocol.records import OutputEvent, StreamStatus
 
 STACK_SIZE = 512 * 1024  # plenty for a follower; keeps 200 threads' reservations small
 RESTART_DELAY = 1.0  # before re-opening a discovered session whose stream ended idle
+STOP_REASONS = {"max-events": "stopped: --max-events reached", "timeout": "stopped: --timeout reached",
+                "idle": "stopped: --idle-exit", "interrupted": "stopped: interrupted", "ended": "stopped"}
 
 
 @dataclass
@@ -90,10 +92,13 @@ class _Worker:
         self.record = record
         self.outcome = SessionOutcome(session_id, lens_id=(record or {}).get("lens_id"))
         self.stop = threading.Event()
+        self.stop_reason = "stopped"
         self.follower: Any = None
         self.thread = threading.Thread(target=self._run, name=f"follow-{session_id}", daemon=True)
 
-    def halt(self) -> None:
+    def halt(self, reason: str = "stopped") -> None:
+        if not self.stop.is_set():
+            self.stop_reason = reason
         self.stop.set()
         follower = self.follower
         if follower is not None:
@@ -125,7 +130,8 @@ class _Worker:
                 since, client_id, offset, skip = self._resume_point(channel)
             if outcome.state != "failed":
                 outcome.state = "ended"
-                outcome.reason = outcome.reason or (self.follower.end_reason if self.follower else "") or "stopped"
+                ended_by = self.follower.end_reason if self.follower and not self.stop.is_set() else ""
+                outcome.reason = outcome.reason or ended_by or self.stop_reason
         except StdoutClosed:
             outcome.state, outcome.reason = "ended", "stdout closed"
             fleet.request_stop("stdout closed")
@@ -137,7 +143,7 @@ class _Worker:
             outcome.state, outcome.reason, outcome.error = "failed", f"{type(exc).__name__}: {exc}", exc
         finally:
             if outcome.state == "starting":
-                outcome.state, outcome.reason = "ended", "stopped"
+                outcome.state, outcome.reason = "ended", self.stop_reason
             fleet.reporter.session_ended(outcome)
             fleet.wake()
 
@@ -356,13 +362,13 @@ class Fleet:
         except KeyboardInterrupt:
             stopped_by = "interrupted"
         finally:
-            self._shutdown()
+            self._shutdown(STOP_REASONS.get(stopped_by, stopped_by))
         outcomes = [w.outcome for w in self.workers.values()]
         return FleetResult(outcomes, stopped_by, sum(o.events for o in outcomes))
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, reason: str) -> None:
         for worker in self.workers.values():
-            worker.halt()
+            worker.halt(reason)
         deadline = time.monotonic() + 3.0 + (2.5 if any(getattr(s, "GRACE", 0) for s in self.sinks) else 0)
         for worker in self.workers.values():
             worker.thread.join(max(0.0, deadline - time.monotonic()))
