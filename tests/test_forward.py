@@ -1,0 +1,219 @@
+"""Handing events to the user's programs (issue 11): --forward-to against real HTTP receivers
+on loopback, --exec, --changes-only, and delivery that loses nothing across restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from atai_cli.emulator.catalog import MAILBOX_LENS_ID, SSE_LENS_ID
+from atai_cli.protocol.signing import verify
+from conftest import SAMPLE_CSV, atai_process, run_cli
+from receiver import Receiver, Script, free_port
+
+CSV_INPUT = {"stream_type": "csv_file_reader", "stream_config": {"file_id": "sample.csv"}}
+SECRET = "test-forward-secret"
+
+
+@pytest.fixture
+def csv_session(emu):
+    emu.upload("sample.csv", SAMPLE_CSV.read_bytes())
+    emu.configure(idle_timeout_s=0)
+    return emu.running_session(SSE_LENS_ID)
+
+
+def feed(emu, session_id, event=CSV_INPUT) -> threading.Thread:
+    return emu.set_input_later(session_id, event)
+
+
+def in_background(*args, **kwargs):
+    box = {}
+    thread = threading.Thread(target=lambda: box.setdefault("result", run_cli(*args, **kwargs)), daemon=True)
+    thread.start()
+    return thread, box
+
+
+def check_signed(received, secret=SECRET):
+    for request in received:
+        assert verify(secret, request.body, request.headers["Atai-Signature"]), request.headers
+        assert "Authorization" not in request.headers
+
+
+def test_a_receiver_that_is_down_then_failing_gets_every_event_in_order_signed(emu, csv_session):
+    port = free_port()  # nothing listens yet: connection refused
+    feed(emu, csv_session)
+    thread, box = in_background("tail", csv_session, "--forward-to", f"http://127.0.0.1:{port}/hook",
+                                "--forward-secret", SECRET, "--max-events", "6", "--timeout", "60")
+    emu.wait_for(lambda: emu.session(csv_session).num_outputs >= 2, timeout=30)
+    time.sleep(0.5)  # a few refused attempts
+    script = Script(steps=[500, (429, {"Retry-After": "0.2"}), 503])
+    with Receiver(script, port=port) as receiver:
+        thread.join(60)
+        result = box["result"]
+        assert result.exit_code == 0, result.stderr
+        delivered = receiver.delivered()
+    assert [r.body.decode() for r in delivered] == result.lines  # the body is exactly the printed line
+    assert [r.headers["Atai-Event-Id"] for r in delivered] == ["1", "2", "3", "4", "5", "6"]
+    assert {r.headers["Atai-Event-Type"] for r in delivered} == {"inference.result"}
+    assert {r.headers["Atai-Session-Id"] for r in delivered} == {csv_session}
+    assert all(r.headers["Content-Type"] == "application/json" for r in delivered)
+    check_signed(receiver.received)
+    assert "connection refused" in result.stderr and "forward 500" in result.stderr and "forward 429" in result.stderr
+    assert "6 delivered" in result.stderr and "0 rejected" in result.stderr
+    assert emu.api_key not in json.dumps([dict(r.headers) for r in receiver.received]) + "".join(r.body.decode() for r in receiver.received)
+
+
+def test_a_rejected_event_is_reported_and_the_rest_delivered(emu, csv_session):
+    feed(emu, csv_session)
+    with Receiver(Script(reject={"3"})) as receiver:
+        result = run_cli("tail", csv_session, "--forward-to", receiver.url(), "--forward-secret", SECRET, "--max-events", "6")
+        delivered = [r.headers["Atai-Event-Id"] for r in receiver.delivered()]
+    assert result.exit_code == 1
+    assert delivered == ["1", "2", "4", "5", "6"]
+    assert "forward 400 inference.result" in result.stderr and "rejected" in result.stderr
+    assert "5 delivered, 0 retried, 1 rejected" in result.stderr
+
+
+def test_a_redirect_is_a_rejection_never_followed(emu, csv_session):
+    feed(emu, csv_session)
+    with Receiver(Script(steps=[(307, {"Location": "/elsewhere"})])) as receiver:
+        result = run_cli("tail", csv_session, "--forward-to", receiver.url(), "--forward-secret", SECRET, "--max-events", "2")
+        paths = [r.path for r in receiver.received]
+    assert result.exit_code == 1 and "forward 307" in result.stderr
+    assert "/elsewhere" not in paths
+
+
+def test_one_sessions_failing_receiver_does_not_block_the_other(emu):
+    emu.configure(idle_timeout_s=0)
+    stuck, flowing = emu.running_session(MAILBOX_LENS_ID), emu.running_session(MAILBOX_LENS_ID)
+    release = threading.Event()
+    script = Script(decide=lambda headers: None if release.is_set() or headers.get("Atai-Session-Id") != stuck else 503)
+    with emu.api() as api:
+        for sid in (stuck, flowing):
+            api.session_event(sid, "input_stream.set", {"stream_type": "synthetic_reader", "stream_config": {"count": 5, "rate_hz": 50}})
+    with Receiver(script) as receiver:
+        thread, box = in_background("tail", stuck, flowing, "--forward-to", receiver.url(), "--forward-secret", SECRET,
+                                    "--max-events", "10", "--client-id", "fwd", "--timeout", "60")
+        emu.wait_for(lambda: len([r for r in receiver.delivered() if r.headers["Atai-Session-Id"] == flowing]) == 5, timeout=30)
+        assert not [r for r in receiver.delivered() if r.headers["Atai-Session-Id"] == stuck]  # still held back
+        release.set()
+        thread.join(60)
+        result = box["result"]
+        order = [json.loads(r.body)["data"]["data"]["seq"] for r in receiver.delivered() if r.headers["Atai-Session-Id"] == stuck]
+    assert result.exit_code == 0, result.stderr
+    assert order == [0, 1, 2, 3, 4]  # in order once the receiver came back; nothing skipped
+
+
+def test_cursor_file_and_forward_across_a_restart_lose_and_repeat_nothing(emu, tmp_path):
+    emu.configure(idle_timeout_s=0)
+    sid = emu.running_session(SSE_LENS_ID)
+    cursor = tmp_path / "cursors.json"
+    accepted = {"n": 0}
+
+    def first_receiver(headers):
+        if accepted["n"] >= 3:
+            return 503  # down after three deliveries
+        accepted["n"] += 1
+        return 200
+
+    with Receiver(Script(decide=first_receiver)) as receiver:
+        tail = atai_process(emu, "tail", sid, "--forward-to", receiver.url(), "--forward-secret", SECRET,
+                            "--cursor-file", str(cursor))
+        emu.wait_for_reader(sid)
+        with emu.api() as api:
+            api.session_event(sid, "input_stream.set", {"stream_type": "synthetic_reader", "stream_config": {"count": 8, "rate_hz": 50}})
+        emu.wait_for(lambda: len([r for r in receiver.received if r.status == 503]) >= 2, timeout=30)
+        tail.send_signal(signal.SIGINT)
+        out, err = tail.communicate(timeout=30)
+        first = [r.headers["Atai-Event-Id"] for r in receiver.delivered()]
+    assert tail.returncode == 130, err
+    assert first == ["1", "2", "3"]
+    assert json.loads(cursor.read_text())[sid]["last_event_id"] == "3"  # not past what was not delivered
+    with Receiver() as receiver:
+        again = atai_process(emu, "tail", sid, "--forward-to", receiver.url(), "--forward-secret", SECRET,
+                             "--cursor-file", str(cursor), "--idle-exit", "1")
+        out, err = again.communicate(timeout=60)
+        second = [r.headers["Atai-Event-Id"] for r in receiver.delivered()]
+    assert again.returncode == 0, err
+    assert second == ["4", "5", "6", "7", "8"]  # nothing re-delivered after a 2xx, nothing skipped
+
+
+@pytest.mark.parametrize("url,code", [
+    ("http://example.com/hook", 2), ("ftp://127.0.0.1/x", 2), ("not a url", 2),
+])
+def test_forward_urls_must_be_loopback_http_or_https(cli, emu, url, code):
+    result = cli("tail", "lsn-never-contacted", "--forward-to", url)
+    assert result.exit_code == code and "--forward-to" in result.stderr
+
+
+def test_insecure_forward_allows_plain_http_elsewhere(cli, emu):
+    result = cli("tail", "lsn-missing", "--forward-to", "http://192.0.2.1/hook", "--insecure-forward")
+    assert result.exit_code == 4  # got past the URL check to the API
+
+
+def test_the_profile_forward_secret_signs_when_none_is_given(emu, csv_session):
+    feed(emu, csv_session)
+    with Receiver() as receiver:
+        result = run_cli("tail", csv_session, "--forward-to", receiver.url(), "--max-events", "1")
+        received = receiver.delivered()
+    assert result.exit_code == 0, result.stderr
+    secret = run_cli("config", "get", "forward_secret").stdout.strip()
+    check_signed(received, secret)
+    assert secret not in result.stdout + result.stderr
+
+
+def test_exec_runs_per_event_in_order_with_the_line_and_no_key(emu, csv_session, tmp_path, monkeypatch):
+    monkeypatch.setenv("MY_COPY_OF_THE_KEY", emu.api_key)
+    feed(emu, csv_session)
+    script = (f'cat >> {tmp_path}/stdin.txt; echo >> {tmp_path}/stdin.txt; '
+              f'echo "$ATAI_SESSION_ID $ATAI_EVENT_ID $ATAI_EVENT_TYPE" >> {tmp_path}/env.txt; env > {tmp_path}/full-env.txt')
+    result = run_cli("tail", csv_session, "--exec", script, "--max-events", "6")
+    assert result.exit_code == 0, result.stderr
+    lines = [line for line in (tmp_path / "stdin.txt").read_text().splitlines() if line]
+    assert lines == result.lines
+    assert (tmp_path / "env.txt").read_text().splitlines() == [f"{csv_session} {n} inference.result" for n in range(1, 7)]
+    full = (tmp_path / "full-env.txt").read_text()
+    assert "ATAI_API_KEY" not in full and emu.api_key not in full
+
+
+def test_a_failing_exec_is_reported_and_the_tail_goes_on(emu, csv_session):
+    feed(emu, csv_session)
+    result = run_cli("tail", csv_session, "--exec", "exit 3", "--max-events", "3")
+    assert result.exit_code == 0 and len(result.lines) == 3
+    assert result.stderr.count("exec exited 3") == 3
+
+
+def push_labels(emu, session_id, values):
+    with emu.api() as api:
+        for value in values:
+            api.session_event(session_id, "session.update", {"type": "data.json", "event_data": {"sensor_data": [[value]]}})
+
+
+def test_changes_only_keeps_exactly_the_changes_on_both_channels(emu, tmp_path):
+    emu.configure(idle_timeout_s=0)
+    values = [1, 1, 0, 0, 0, 1, 0, 0]  # active active idle idle idle active idle idle
+    mailbox = emu.running_session(MAILBOX_LENS_ID)
+    push_labels(emu, mailbox, values)
+    result = run_cli("tail", mailbox, "--changes-only", "event_data.response.0", "--client-id", "changes", "--idle-exit", "1")
+    assert [json.loads(line)["data"]["response"][0] for line in result.lines] == ["active", "idle", "active", "idle"]
+    sse = emu.running_session(SSE_LENS_ID)
+    pusher = threading.Thread(target=lambda: (emu.wait_for_reader(sse), push_labels(emu, sse, values)), daemon=True)
+    pusher.start()
+    with Receiver() as receiver:
+        result = run_cli("tail", sse, "--changes-only", "event_data.response.0", "--idle-exit", "1",
+                         "--forward-to", receiver.url(), "--forward-secret", SECRET, "--exec", f"cat >> {tmp_path}/x")
+        forwarded = [json.loads(r.body)["event_data"]["response"][0] for r in receiver.delivered()]
+    printed = [json.loads(line)["event_data"]["response"][0] for line in result.lines]
+    assert printed == forwarded == ["active", "idle", "active", "idle"]
+    assert len((tmp_path / "x").read_text().splitlines()) == 4
+
+
+@pytest.mark.parametrize("path", ["", "a..b", ".a", "a."])
+def test_a_bad_changes_only_path_is_a_usage_error(cli, emu, path):
+    result = cli("tail", "lsn-x", "--changes-only", path)
+    assert result.exit_code == 2 and "--changes-only" in result.stderr
