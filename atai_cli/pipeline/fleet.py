@@ -142,6 +142,8 @@ class _Worker:
         except Exception as exc:  # noqa: BLE001 - one session's bug must not stop the others
             outcome.state, outcome.reason, outcome.error = "failed", f"{type(exc).__name__}: {exc}", exc
         finally:
+            if fleet.recorder is not None:
+                fleet.recorder.settled(self.session_id)
             if outcome.state == "starting":
                 outcome.state, outcome.reason = "ended", self.stop_reason
             fleet.reporter.session_ended(outcome)

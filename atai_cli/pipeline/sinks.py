@@ -223,8 +223,9 @@ class RecordSink:
     """--record FILE: every received lens output event, before filtering, flushed as written.
     Not a Sink: it sees events before the filters do.
 
-    The header names the sessions known when the first line is written (or at the end, when
-    no event came); sessions that start later are named by their event lines.
+    The header names every session the command was given: lines wait (in memory, for the
+    moment it takes each session to answer its first status) until all of them are known, then
+    go out as they arrive. Sessions discovered later are named by their event lines.
     """
 
     def __init__(self, path: Path, *, append: bool, secrets: list[str]) -> None:
@@ -236,6 +237,8 @@ class RecordSink:
         self._started = time.monotonic()
         self._base = 0.0
         self._existing: dict | None = None
+        self._waiting_for: set[str] = set()
+        self._held: list[str] = []
         self.written = 0
         if path.is_dir():
             raise UsageError(f"--record {path} is a directory")
@@ -252,7 +255,9 @@ class RecordSink:
         self._header_written = self._existing is not None
 
     def expect(self, session_ids: list[str]) -> None:
-        """When appending, the sessions named on the command line must be the recorded ones."""
+        """The sessions named on the command line: the header waits for all of them; when
+        appending, they must be the recorded ones."""
+        self._waiting_for = set(session_ids)
         if self._existing is None:
             return
         recorded = set(self._existing.get("sessions") or {})
@@ -271,6 +276,20 @@ class RecordSink:
                     raise UsageError(f"{self.path}: session {session_id} was recorded on {recorded.get('lens_id')} "
                                      f"({recorded.get('channel')}), not {lens_id} ({channel})")
             self._sessions.setdefault(session_id, {"lens_id": lens_id, "channel": channel})
+            self._settle(session_id)
+
+    def settled(self, session_id: str) -> None:
+        """A session the header was waiting for will not be followed after all (it failed)."""
+        with self.lock:
+            self._settle(session_id)
+
+    def _settle(self, session_id: str) -> None:
+        self._waiting_for.discard(session_id)
+        if not self._waiting_for and self._held:
+            self._ensure_header()
+            held, self._held = self._held, []
+            for line in held:
+                self._write(line)
 
     @staticmethod
     def _resume_offset(existing: dict) -> float:
@@ -302,14 +321,21 @@ class RecordSink:
         with self.lock:
             if self._handle is None:
                 return
-            self._ensure_header()
             t = self._base + time.monotonic() - self._started
-            self._write(json.dumps(recording.event_line(t, event), separators=(",", ":"), ensure_ascii=False, default=str))
+            line = json.dumps(recording.event_line(t, event), separators=(",", ":"), ensure_ascii=False, default=str)
             self.written += 1
+            if self._waiting_for:
+                self._held.append(line)
+                return
+            self._ensure_header()
+            self._write(line)
 
     def close(self) -> None:
         with self.lock:
             if self._handle is not None:
                 self._ensure_header()
+                for line in self._held:
+                    self._write(line)
+                self._held = []
                 self._handle.close()
                 self._handle = None
