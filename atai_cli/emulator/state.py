@@ -199,6 +199,7 @@ class FileStore:
         self.root = Path(self._dir.name)
         self.records: dict[str, dict] = {}  # oldest first: an overwrite moves a file to the end
         self._next_index = 0
+        self.last_updated = time.time()  # of the last upload or delete
 
     def put(self, name: str, content: bytes, content_type: str) -> dict:
         file_id = Path(name).name or "upload.bin"
@@ -217,6 +218,7 @@ class FileStore:
             "created_timestamp": time.time(),
         }
         self._next_index += 1
+        self.last_updated = time.time()
         self.records.pop(file_id, None)
         self.records[file_id] = record
         return record
@@ -231,6 +233,7 @@ class FileStore:
         record = self.records.pop(file_id, None)
         if record is not None:
             (self.root / file_id).unlink(missing_ok=True)
+            self.last_updated = time.time()
         return record
 
     def cleanup(self) -> None:
