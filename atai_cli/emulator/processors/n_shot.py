@@ -2,7 +2,7 @@
 more example CSV files per class (`input_n_shot: {"NORMAL": file_id, "WARNING": [file_id...]}`)
 and the columns to use (`csv_configs.data_columns`). Each class is summarised by the mean and
 the spread of every column over its examples; a window of input gets the label of the
-nearest class (each feature scaled by how far the classes are apart on it), with scores that
+nearest class (each column scaled by its spread over all the examples), with scores that
 sum to 1. Deterministic and easy to reason about: a window that looks like the WARNING file
 is labelled WARNING."""
 
@@ -89,17 +89,18 @@ def learn(input_n_shot: Any, csv_configs: Any, path_of: Callable[[str], Path | N
                 problems.append(f"input_n_shot.{label}: {file_id} has no column {', '.join(map(repr, missing))}")
     if problems:
         return None, problems
-    centroids, rows = {}, {}
+    centroids, rows, pooled = {}, {}, []
     for label, each in tables.items():
-        all_rows = []
+        class_rows = []
         for table in each:
             indexes = [table.columns.index(c) for c in columns]
-            all_rows.extend([[row[i] for i in indexes] for row in table.rows])
-        centroids[label] = features(all_rows, list(range(len(columns))))
-        rows[label] = len(all_rows)
-    scale = []
-    for k in range(2 * len(columns)):
-        values = [centroid[k] for centroid in centroids.values()]
-        spread = max(values) - min(values)
-        scale.append(spread if spread > 1e-12 else math.inf)  # a feature all classes share tells nothing
+            class_rows.extend([[row[i] for i in indexes] for row in table.rows])
+        centroids[label] = features(class_rows, list(range(len(columns))))
+        rows[label] = len(class_rows)
+        pooled.extend(class_rows)
+    # One scale per column, for its mean and its spread alike: the column's spread over every
+    # example row, so no column (or unit) outweighs another. A constant column tells nothing.
+    spreads = features(pooled, list(range(len(columns))))[len(columns):]
+    column_scale = [spread if spread > 1e-12 else math.inf for spread in spreads]
+    scale = column_scale + column_scale
     return NShot(list(columns), centroids, scale, examples, rows), []
