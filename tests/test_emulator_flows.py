@@ -201,13 +201,21 @@ def emu_http_client(emu) -> httpx.Client:
 
 
 # -- model latency and who gets the outputs -------------------------------------------------
-def test_outputs_come_a_model_latency_after_their_input_in_order(http, emu):
-    emu.configure(model_latency_s=1.0)
+def test_the_model_answers_one_input_at_a_time_after_its_latency(http, emu):
+    emu.configure(model_latency_s=30)  # far longer than the test: nothing can be out yet
     session_id = emu.running_session(register(http, params={"sensor_buffer_size": 1}))
     for value in range(3):
         push_row(http, session_id, {"value": value})
-    assert outputs(emu, session_id) == []  # a whole second before the first can be ready
-    emu.configure(model_latency_s=0.05)  # the rest go faster (read per inference)
+    model = emu.session(session_id).model
+    assert outputs(emu, session_id) == [] and model.current is not None and len(model.queue) == 2
+    http.post("lens/sessions/destroy", json={"session_id": session_id})
+    emu.wait_for(lambda: not model.busy)  # destroying the session stops the model; nothing comes out
+    assert outputs(emu, session_id) == []
+
+    emu.configure(model_latency_s=0.05)
+    session_id = emu.running_session(register(http, params={"sensor_buffer_size": 1}))
+    for value in range(3):
+        push_row(http, session_id, {"value": value})
     emu.wait_for(lambda: len(outputs(emu, session_id)) == 3)
     assert [r["query_metadata"]["query_metadata"]["read_index"] for r in outputs(emu, session_id)] == [0, 1, 2]
 

@@ -13,7 +13,8 @@ processor hands its computed result to `Inference`, which emits it once the "mod
   (which silently drops what overflows a ~20-window buffer) nothing is dropped;
 - with `model_latency_s` 0 and nothing queued, the result is emitted inline, before the
   request that caused it is answered (what the fast tests rely on);
-- `drop(source)` forgets queued results of an input that was replaced (input_stream.set).
+- `drop(source)` forgets queued results of an input that was replaced (input_stream.set),
+  `clear()` all of them when the session is destroyed.
 """
 
 from __future__ import annotations
@@ -69,6 +70,13 @@ class Inference:
     def drop(self, source: int) -> None:
         self.queue = deque(job for job in self.queue if job.source != source)
         if self.current is not None and self.current.source == source:
+            self.current.dropped = True
+        self._room.set()
+
+    def clear(self) -> None:
+        """The session is gone: forget everything queued (its worker is cancelled with it)."""
+        self.queue.clear()
+        if self.current is not None:
             self.current.dropped = True
         self._room.set()
 

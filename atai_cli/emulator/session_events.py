@@ -54,12 +54,12 @@ class SessionEvents:
         session = self.state.sessions.get(session_id)
         if session is None:
             return error(unknown_session(session_id))
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            return error("Invalid event: expected a JSON object with a string 'type'")
         if session.destroyed:
-            if message["type"] == "session.validate":  # says why, instead of "unknown session"
+            if isinstance(message, dict) and message.get("type") == "session.validate":  # says why
                 return valid("session.validate", runner.validation_problems(self.state, session))
             return error(unknown_session(session_id))
+        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+            return error("Invalid event: expected a JSON object with a string 'type'")
         handler = self.handlers.get(message["type"])
         if handler is None:
             return error(f"Unknown event type: {message['type']}")
@@ -193,4 +193,6 @@ def destroy_session(session: Session) -> None:
     session.touch()
     for task in list(session.tasks):
         task.cancel()
+    if session.model is not None:
+        session.model.clear()
     session.outputs.notify()  # SSE readers see the destroy and send sse.stream.end
