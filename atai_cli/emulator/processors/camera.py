@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from atai_cli.emulator.processors import model_parameters
 from atai_cli.emulator.processors.common import hms, pick, query_id
 from atai_cli.emulator.processors.timeseries import positive_int
 
@@ -108,7 +109,7 @@ async def run_video(session, config, video: Video, buffers: Buffers, source: int
         part = video.data[len(video.data) * frames[0] // total:len(video.data) * (frames[-1] + 1) // total]
         activity = pick(ACTIVITIES, hashlib.sha256(part).hexdigest())
         session.num_inputs += len(frames)
-        focus = session.lens_config.get("model_parameters", {}).get("focus")
+        focus = model_parameters(session.lens_config).get("focus")
         await session.model.submit("inference.result", frame_result(video.file_id, frames, buffers.fps, activity, focus), source)
 
 
@@ -120,7 +121,7 @@ async def run_rtsp(session, config, url: str, buffers: Buffers, source: int) -> 
         await asyncio.sleep(config.output_interval_s)
         frames = list(range(n * buffers.step, n * buffers.step + buffers.size))
         session.num_inputs += buffers.step
-        focus = session.lens_config.get("model_parameters", {}).get("focus")
+        focus = model_parameters(session.lens_config).get("focus")
         await session.model.submit("inference.result", frame_result(url, frames, buffers.fps, pick(ACTIVITIES, url, n), focus), source)
         n += 1
 

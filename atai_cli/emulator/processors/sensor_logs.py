@@ -16,6 +16,7 @@ import json
 import re
 from typing import Any
 
+from atai_cli.emulator.processors import model_parameters
 from atai_cli.emulator.processors.common import query_id
 from atai_cli.emulator.processors.timeseries import positive_int
 
@@ -124,13 +125,13 @@ def add_rows(session, rows: list[dict]) -> list[dict]:
     """Put rows into the session's buffer; the results of the buffers they complete."""
     if session.log_buffer is None:
         session.log_buffer = LogBuffer()
-    params = session.lens_config.get("model_parameters") or {}
-    size, step = buffer_settings(params if isinstance(params, dict) else {})
+    params = model_parameters(session.lens_config)  # read now: session.modify may have changed them
+    size, step = buffer_settings(params)
     results = []
     for row in rows:
         session.num_inputs += 1
         for start, window in session.log_buffer.add(row, size, step):
-            results.append(describe(start, window, params.get("focus") if isinstance(params, dict) else None))
+            results.append(describe(start, window, params.get("focus")))
     return results
 
 
