@@ -23,7 +23,8 @@ from atai_cli.emulator.tuning import EmulatorConfig
 from atai_cli.emulator.server import EmulatorServer
 
 # Fast timings so slow scenarios (heartbeats, idle ends, start-up) take milliseconds.
-FAST = dict(heartbeat_s=0.2, idle_timeout_s=30.0, start_delay_s=0.05, output_interval_s=0.01, query_timeout_s=2.0)
+FAST = dict(heartbeat_s=0.2, idle_timeout_s=30.0, start_delay_s=0.05, output_interval_s=0.01, query_timeout_s=2.0,
+            model_latency_s=0.0)
 SAMPLE_CSV = Path(__file__).resolve().parents[1] / "atai_cli" / "data" / "sample.csv"
 
 

@@ -16,7 +16,8 @@ def as_json(result):
 
 
 # -- lens -----------------------------------------------------------------------------------
-def test_lens_list(cli, emu):
+def test_lens_list(cli, emu, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # the public lenses' real ids are 37 characters: wider than 80 columns fit
     human = cli("lens", "list")
     assert human.exit_code == 0 and SSE_LENS_ID in human.stdout and "CHANNEL" in human.stdout
     lenses = {l["lens_id"]: l for l in as_json(cli("lens", "list", "--json"))}
@@ -120,10 +121,11 @@ def test_session_list_status_validate_destroy(cli, emu):
 
 
 def test_session_validate_not_valid_exits_1(cli, emu):
-    emu.configure(start_delay_s=5)
-    session_id = as_json(cli("session", "create", SSE_LENS_ID, "--no-wait", "--json"))["session_id"]
+    # A fresh REGISTERED session with a valid config is valid (issue 8); a destroyed one is not.
+    session_id = emu.running_session(SSE_LENS_ID)
+    assert cli("session", "destroy", session_id).exit_code == 0
     result = cli("session", "validate", session_id)
-    assert result.exit_code == 1 and "not running" in result.stderr
+    assert result.exit_code == 1 and "was destroyed" in result.stderr
 
 
 def test_session_destroy_several(cli, emu):

@@ -26,6 +26,8 @@ def emulator(
     retention: Annotated[int, typer.Option("--retention", metavar="N", help="Output events kept per session for Last-Event-ID replay.")] = 1000,
     query_delay: Annotated[float, typer.Option("--query-delay", metavar="S", help="How long model.query takes.")] = 0.0,
     query_timeout: Annotated[float, typer.Option("--query-timeout", metavar="S", help="model.query gives up after S (real API ~60).")] = 60.0,
+    model_latency: Annotated[float, typer.Option("--model-latency", metavar="S", min=0, help="Each inference takes S seconds, one at a time per session (0 = instant).")] = 0.5,
+    live_only: Annotated[bool, typer.Option("--live-only", help="Every SSE reader without Last-Event-ID starts live, even a session's first.")] = False,
     drop_every: Annotated[int, typer.Option("--drop-every", metavar="N", help="Fault: close SSE connections every N events.")] = 0,
     silence_after: Annotated[int, typer.Option("--silence-after", metavar="N", help="Fault: the first SSE connection goes silent after N events.")] = 0,
     fail_rate: Annotated[float, typer.Option("--fail-rate", metavar="P", help="Fault: answer this share of requests with --fail-status.")] = 0.0,
@@ -55,7 +57,7 @@ def emulator(
     config = EmulatorConfig(
         heartbeat_s=heartbeat, idle_timeout_s=idle_timeout, start_delay_s=start_delay,
         output_interval_s=output_interval, retention=retention, query_delay_s=query_delay,
-        query_timeout_s=query_timeout, drop_every=drop_every, silence_after=silence_after,
+        query_timeout_s=query_timeout, model_latency_s=model_latency, live_only=live_only, drop_every=drop_every, silence_after=silence_after,
         fail_rate=fail_rate, fail_status=fail_status, delay_s=delay, sse_retry_ms=sse_retry_ms,
     )
     try:

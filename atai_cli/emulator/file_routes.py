@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from atai_cli.emulator.replies import errors
+from atai_cli.emulator.replies import errors, shard
 
 if TYPE_CHECKING:
     from atai_cli.emulator.app import Emulator
@@ -35,9 +34,40 @@ def routes(emu: "Emulator") -> list[Route]:
         return JSONResponse({"is_valid": True, "file_id": record["file_id"], "file_uid": record["file_uid"]})
 
     async def metadata(request: Request) -> Response:
-        records = sorted(files.records.values(), key=lambda r: -r["created_timestamp"])
-        limit = int(request.query_params.get("limit") or 100)
-        return JSONResponse({"data": records[:limit], "has_more": len(records) > limit, "next_cursor": None, "prev_cursor": None})
+        """Two documented shapes (lens-api.md 1.5), chosen by the parameters: the docs' array
+        paged by shard_index / max_items_per_shard, or SDK 26.10.14.0's cursor page (no shard
+        parameters): {data, has_more, next_cursor, prev_cursor} with limit / after / before.
+        Newest first in both; a cursor is a file's file_uid."""
+        params = request.query_params
+        records = files.newest_first()
+        if "shard_index" in params or "max_items_per_shard" in params:
+            return JSONResponse(shard(records, request))
+        try:
+            limit = int(params.get("limit") or 100)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 1000:
+            return errors(400, "invalid_parameter", "limit must be a whole number from 1 to 1000")
+        after, before = params.get("after"), params.get("before")
+        if after and before:
+            return errors(400, "invalid_parameter", "after and before are mutually exclusive")
+        uids = [r["file_uid"] for r in records]
+        cursor = after or before
+        if cursor and cursor not in uids:
+            return errors(400, "invalid_cursor", f"Unknown cursor: {cursor}")
+        if before:
+            end = uids.index(before)
+            start = max(0, end - limit)
+        else:
+            start = uids.index(after) + 1 if after else 0
+            end = min(len(records), start + limit)
+        page = records[start:end]
+        return JSONResponse({
+            "data": page,
+            "has_more": start > 0 if before else end < len(records),
+            "next_cursor": page[-1]["file_uid"] if page and end < len(records) else None,
+            "prev_cursor": page[0]["file_uid"] if page and start > 0 else None,
+        })
 
     async def one(request: Request) -> Response:
         record = files.records.get(request.path_params["file_id"])
@@ -45,8 +75,9 @@ def routes(emu: "Emulator") -> list[Route]:
 
     async def info(request: Request) -> Response:
         records = files.records.values()
+        # The documented summary; it takes no paging parameters (the SDK sends none).
         return JSONResponse({"num_files": len(records), "num_bytes": sum(r["num_bytes"] for r in records),
-                             "num_ingested": len(records), "last_updated": time.time()})
+                             "num_ingested": sum(1 for r in records if r["ingested"]), "last_updated": files.last_updated})
 
     async def download(request: Request) -> Response:
         path = files.path(request.path_params["file_id"])

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from atai_cli.emulator.lens_checks import INVALID_MODEL_PARAMETER, parameter_problems
 from atai_cli.emulator.replies import errors, json_body, shard
 
 if TYPE_CHECKING:
@@ -46,7 +47,12 @@ def routes(emu: "Emulator") -> list[Route]:
             k: v for k, v in config.items() if k not in ("lens_name", "lens_id")
         }
         inner = dict(inner)
+        problems = parameter_problems(inner.get("model_parameters"))
+        if problems:
+            return invalid_parameters(problems)
         pipeline = inner.get("model_pipeline") or [{"processor_name": "lens_noop_processor"}]
+        if not isinstance(pipeline, list):
+            pipeline = []  # session.validate reports the empty pipeline
         inner["model_pipeline"] = [{"processor_config": {}, **step} for step in pipeline if isinstance(step, dict)]
         return JSONResponse(add_lens(emu, name, inner))
 
@@ -62,13 +68,24 @@ def routes(emu: "Emulator") -> list[Route]:
         lens = emu.lens_or_404(body.pop("lens_id", None))
         if not lens["lens_modifiable"]:
             return errors(409, "lens_not_modifiable", f"Lens {lens['lens_id']} is built in and cannot be modified")
-        if "lens_name" in body:
-            lens["lens_name"] = str(body.pop("lens_name"))
+        for key in READ_ONLY:  # the SDK's clone example sends the whole metadata object back
+            body.pop(key, None)
+        name = body.pop("lens_name", None)
         changes = body.pop("lens_config", None)
-        if isinstance(changes, dict):
-            lens["lens_config"].update(changes)
-        if body:
-            lens["lens_config"].setdefault("model_parameters", {}).update(body)
+        changes = dict(changes) if isinstance(changes, dict) else {}
+        params = changes.pop("model_parameters", None)
+        params = {} if params is None else params
+        if not isinstance(params, dict):
+            return invalid_parameters([f"{INVALID_MODEL_PARAMETER}: model_parameters must be an object"])
+        params = {**params, **body}  # flat keys are model parameters: sdk.lens.modify(id, {"focus": ...})
+        problems = parameter_problems(params)
+        if problems:
+            return invalid_parameters(problems)
+        if name is not None:
+            lens["lens_name"] = str(name)
+        lens["lens_config"].update(changes)
+        if params:
+            lens["lens_config"].setdefault("model_parameters", {}).update(params)
         return JSONResponse(lens)
 
     async def delete(request: Request) -> Response:
@@ -88,6 +105,14 @@ def routes(emu: "Emulator") -> list[Route]:
         Route("/lens/modify", r(modify), methods=["POST"]),
         Route("/lens/delete", r(delete), methods=["POST"]),
     ]
+
+
+READ_ONLY = ("lens_id", "lens_status", "lens_modifiable")
+
+
+def invalid_parameters(problems: list[str]) -> Response:
+    """The docs' invalid_model_parameter, with register's in-body validity fields too."""
+    return errors(400, INVALID_MODEL_PARAMETER, "; ".join(problems), is_valid=False, error_messages=problems)
 
 
 def add_lens(emu: "Emulator", name: str, config: dict, id_suffix: str = "") -> dict:

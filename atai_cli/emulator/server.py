@@ -46,6 +46,9 @@ class EmulatorServer:
         # Bind and listen before announcing the address: early clients queue in the backlog.
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit this: without it a response's headers and body, written
+        # separately, wait out the client's delayed ACK (~40 ms per REST call on Linux).
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.socket.bind((host, port))
         self.socket.listen(512)
         self.port = self.socket.getsockname()[1]

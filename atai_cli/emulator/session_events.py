@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 import time
 from typing import Any, Awaitable, Callable
 
-from atai_cli.emulator import processors
+from atai_cli.emulator import lens_checks, runner
 from atai_cli.emulator.catalog import answers_queries
+from atai_cli.emulator.processors import camera, common, model_parameters, n_shot, timeseries
 from atai_cli.emulator.state import EmulatorState, Session
 from atai_cli.protocol import status as st
 from atai_cli.protocol.messages import QUERY_TIMED_OUT, unknown_session
-from atai_cli.protocol.streams import (
-    CSV_READER, FILE_READERS, RTSP_READERS, SENSOR_STREAMER, SYNTHETIC_READER, VIDEO_READER, output_problems,
-)
+from atai_cli.protocol.streams import output_problems
+
+log = logging.getLogger("atai_cli.emulator")
 
 
 def response(event_type: str, event_data: Any) -> dict:
@@ -50,7 +52,11 @@ class SessionEvents:
 
     async def handle(self, session_id: str, message: Any, api_key: str, endpoint: str) -> dict:
         session = self.state.sessions.get(session_id)
-        if session is None or session.destroyed:
+        if session is None:
+            return error(unknown_session(session_id))
+        if session.destroyed:
+            if isinstance(message, dict) and message.get("type") == "session.validate":  # says why
+                return valid("session.validate", runner.validation_problems(self.state, session))
             return error(unknown_session(session_id))
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             return error("Invalid event: expected a JSON object with a string 'type'")
@@ -60,21 +66,25 @@ class SessionEvents:
         data = message.get("event_data")
         session.num_events += 1
         session.last_event_timestamp = time.time()
-        return await handler(session, data if isinstance(data, dict) else {}, api_key=api_key, endpoint=endpoint)
+        try:
+            return await handler(session, data if isinstance(data, dict) else {}, api_key=api_key, endpoint=endpoint)
+        except Exception as exc:  # noqa: BLE001 - an emulator bug: answer, and log it for us
+            log.exception("emulator bug: %s on session %s failed", message["type"], session_id)
+            return error(f"internal_logic_error: {message['type']} failed ({exc})")
 
     # -- session ------------------------------------------------------------------------
     async def status(self, session: Session, data: dict, *, api_key: str, endpoint: str) -> dict:
         return session.record(api_key, endpoint)
 
     async def validate(self, session: Session, data: dict, **_: Any) -> dict:
-        if session.status == st.RUNNING:
-            return valid("session.validate")
-        return valid("session.validate", [f"Session is not running ({session.status})"])
+        return valid("session.validate", runner.validation_problems(self.state, session))
 
     async def read(self, session: Session, data: dict, **_: Any) -> dict:
-        client_id = str(data.get("client_id") or "")
-        if not client_id:
-            return valid("session.read", ["event_data.client_id is required"])
+        client_id = data.get("client_id")
+        if isinstance(client_id, int) and not isinstance(client_id, bool):
+            client_id = str(client_id)
+        if not isinstance(client_id, str) or not client_id:
+            return valid("session.read", ["event_data.client_id (a string) is required"])
         messages = session.read_mail(client_id, self.state.config.read_batch)
         if not messages:
             return response("session.read", None)
@@ -88,63 +98,49 @@ class SessionEvents:
         return response("session.heartbeat", None)
 
     async def get(self, session: Session, data: dict, **_: Any) -> dict:
-        return response("session.get", dict(session.lens_config.get("model_parameters") or {}))
+        return response("session.get", dict(model_parameters(session.lens_config)))
 
     async def modify(self, session: Session, data: dict, **_: Any) -> dict:
+        """Merge parameters into the session's model_parameters (and csv_configs into its own
+        key); `input_n_shot` teaches the Machine State classes from example files. Checked
+        first: nothing changes when anything is wrong."""
         if not data:
             return valid("session.modify", ["event_data must name at least one parameter"])
-        params = session.lens_config.setdefault("model_parameters", {})
+        problems = lens_checks.parameter_problems(data)
+        learned = None
+        if not problems and "input_n_shot" in data:
+            csv_configs = {**(session.lens_config.get("csv_configs") or {}), **(data.get("csv_configs") or {})}
+            learned, problems = n_shot.learn(data["input_n_shot"], csv_configs, self.state.files.path, timeseries.parse_csv)
+        if problems:
+            return valid("session.modify", problems)
+        params = model_parameters(session.lens_config)
+        session.lens_config["model_parameters"] = params
         for key, value in data.items():
-            if key == "csv_configs" and isinstance(value, dict):
+            if key == "csv_configs":
                 session.lens_config.setdefault("csv_configs", {}).update(value)
             params[key] = value
+        if learned is not None:
+            session.n_shot = learned
+            for label, file_ids in learned.examples.items():  # as the real lens reports each class
+                session.model.submit_nowait("session.modify.result", {
+                    "response": [f"learned {label} from {learned.rows[label]} rows"],
+                    "query_id": common.query_id(),
+                    "query_metadata": {"class_name": label, "file_ids": file_ids},
+                }, runner.PUSHED)
         session.touch()
         return valid("session.modify")
 
     async def update(self, session: Session, data: dict, **_: Any) -> dict:
         if not data:
             return valid("session.update", ["event_data must hold a data event (e.g. data.json)"])
-        session.num_inputs += 1
-        session.emit("inference.result", processors.sensor_result(data, session.num_inputs - 1))
-        return valid("session.update")
+        return valid("session.update", runner.push(session, data))
 
     # -- streams ------------------------------------------------------------------------
     async def input_stream_set(self, session: Session, data: dict, **_: Any) -> dict:
-        kind = data.get("stream_type")
-        config = data.get("stream_config") if isinstance(data.get("stream_config"), dict) else {}
-        if kind in FILE_READERS:
-            file_id = config.get("file_id")
-            if not file_id:
-                return valid("input_stream.set", [f"stream_config.file_id is required for {kind}"])
-            path = self.state.files.path(str(file_id))
-            if path is None:
-                session.emit("error", {"message": "Input stream is unhealthy!", "file_id": file_id})
-                return valid("input_stream.set", ["Input stream is unhealthy!", f"File not found: {file_id}"])
-            if kind == CSV_READER:
-                coroutine = processors.run_csv(session, self.state.config, path, config)
-            elif kind == VIDEO_READER:
-                coroutine = processors.run_frames(session, self.state.config, str(file_id), 4)
-            else:
-                coroutine = processors.run_frames(session, self.state.config, str(file_id), 3)
-        elif kind in RTSP_READERS:
-            url = config.get("rtsp_url")
-            if not url or not str(url).startswith(("rtsp://", "rtsps://")):
-                return valid("input_stream.set", ["stream_config.rtsp_url must be an rtsp:// URL"])
-            coroutine = processors.run_frames(session, self.state.config, str(url), None)
-        elif kind == SYNTHETIC_READER:
-            coroutine = processors.run_synthetic(
-                session, int(config.get("count", 1000)), int(config.get("payload_bytes", 64)),
-                float(config.get("rate_hz", 0)), bool(config.get("end", False)),
-            )
-        elif kind == SENSOR_STREAMER:
-            coroutine = None  # data arrives with session.update
-        else:
-            return valid("input_stream.set", [f"Unknown stream_type: {kind!r}"])
-        session.input_data_stream_id = f"{kind}:{config.get('file_id') or config.get('rtsp_url') or 'direct'}"
-        session.touch()
-        if coroutine is not None:
-            start_task(session, coroutine)
-        return valid("input_stream.set")
+        problems = await runner.set_input(self.state, session, data.get("stream_type"), data.get("stream_config"))
+        if runner.UNHEALTHY in problems:  # also said on the output channel (lens-api.md 7.25)
+            session.emit("error", {"message": runner.UNHEALTHY, "file_id": (data.get("stream_config") or {}).get("file_id")})
+        return valid("input_stream.set", problems)
 
     async def output_stream_set(self, session: Session, data: dict, **_: Any) -> dict:
         kind = data.get("stream_type")
@@ -163,20 +159,20 @@ class SessionEvents:
         if not answers_queries(session.lens_config):
             await asyncio.sleep(config.query_timeout_s)
             return {"type": "model.query.response", "message": QUERY_TIMED_OUT}
-        items = data.get("data") or []
-        image = next((i for i in items if isinstance(i, dict) and i.get("base64_img")), None)
+        items = data.get("data")
+        image = next((i for i in items if isinstance(i, dict) and i.get("base64_img")), None) if isinstance(items, list) else None
         if image is None:
             return error("model.query needs data: [{\"type\": \"base64_img\", \"base64_img\": ...}]")
         try:
             raw = base64.b64decode(image["base64_img"], validate=True)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, TypeError):
             return error("model.query: base64_img is not valid base64")
         if config.query_delay_s >= config.query_timeout_s:
             await asyncio.sleep(config.query_timeout_s)
             return {"type": "model.query.response", "message": QUERY_TIMED_OUT}
         await asyncio.sleep(config.query_delay_s)
-        params = session.lens_config.get("model_parameters") or {}
-        answer = processors.describe_image(
+        params = model_parameters(session.lens_config)
+        answer = camera.describe_image(
             raw, data.get("template_name", "image_qa_template_task"),
             data.get("focus", params.get("focus")), data.get("instruction", params.get("instruction")),
         )
@@ -184,15 +180,9 @@ class SessionEvents:
         return response("model.query", {
             "response": [answer],
             "result": answer,  # the docs' key; observed code reads `response`
-            "query_id": processors.query_id(),
+            "query_id": common.query_id(),
             "query_time_sec": config.query_delay_s,
         })
-
-
-def start_task(session: Session, coroutine) -> None:
-    task = asyncio.get_running_loop().create_task(coroutine)
-    session.tasks.add(task)
-    task.add_done_callback(session.tasks.discard)
 
 
 def destroy_session(session: Session) -> None:
@@ -203,4 +193,6 @@ def destroy_session(session: Session) -> None:
     session.touch()
     for task in list(session.tasks):
         task.cancel()
+    if session.model is not None:
+        session.model.clear()
     session.outputs.notify()  # SSE readers see the destroy and send sse.stream.end

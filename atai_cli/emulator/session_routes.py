@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import time
 from typing import TYPE_CHECKING
@@ -12,10 +11,12 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from atai_cli.emulator import sse_stream
+from atai_cli.emulator.background import start_task
+from atai_cli.emulator.inference import Inference
 from atai_cli.emulator.replies import bearer, errors, json_body, shard
+from atai_cli.emulator.runner import start_runner
 from atai_cli.emulator.session_events import destroy_session
 from atai_cli.emulator.state import Session, new_session_id
-from atai_cli.protocol import status as st
 
 if TYPE_CHECKING:
     from atai_cli.emulator.app import Emulator
@@ -33,8 +34,9 @@ def routes(emu: "Emulator") -> list[Route]:
             lens_config=copy.deepcopy(lens["lens_config"]),
             retention=state.config.retention,
         )
+        session.model = Inference(session, state.config)
         state.sessions[session.session_id] = session
-        asyncio.get_running_loop().create_task(start_runner(emu, session))
+        start_task(session, start_runner(state, session), "runner")  # destroy cancels it
         return JSONResponse(session.record(bearer(request.headers) or "", emu.session_endpoint(request.scope, session.session_id)))
 
     async def destroy(request: Request) -> Response:
@@ -76,9 +78,10 @@ def routes(emu: "Emulator") -> list[Route]:
         session = emu.session_or_404(request.path_params["session_id"])
         if session.destroyed:
             return errors(404, "session_not_found", f"Session {session.session_id} was destroyed")
-        cursor = sse_stream.start_cursor(session, request.headers.get("last-event-id"))
+        cursor = sse_stream.start_cursor(session, request.headers.get("last-event-id"), state.config.live_only)
         if state.config.ignore_last_event_id and request.headers.get("last-event-id"):
             cursor = 0
+        session.ever_read = True
         return StreamingResponse(
             sse_stream.stream(state, session, cursor),
             media_type="text/event-stream",
@@ -94,18 +97,3 @@ def routes(emu: "Emulator") -> list[Route]:
         Route("/lens/sessions/events/process", r(process_event), methods=["POST"]),
         Route("/lens/sessions/consumer/{session_id}", r(consumer)),
     ]
-
-
-async def start_runner(emu: "Emulator", session: Session) -> None:
-    """REGISTERED -> RUNNING after the configured start delay (or FAILED, when injected)."""
-    await asyncio.sleep(emu.state.config.start_delay_s)
-    if session.destroyed:
-        return
-    if emu.state.config.fail_sessions:
-        session.status = st.FAILED
-        session.errors = ["Failed to fetch session_runner!"]
-    else:
-        session.status = st.RUNNING
-        session.session_start_timestamp = time.time()
-        session.num_updates += 1
-    session.touch()

@@ -19,13 +19,20 @@ def envelope(payload: dict, retry_ms: int = -1) -> bytes:
     return f"event: message\n{retry}data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
 
 
-def start_cursor(session: Session, last_event_id: str | None) -> int:
-    """Without Last-Event-ID the consumer is live-only (as observed); with it, replay after it."""
+def start_cursor(session: Session, last_event_id: str | None, live_only: bool = False) -> int:
+    """Where a new reader starts. With Last-Event-ID: after that id (replaying what is
+    retained). Without it: live, as observed on the real API, except for the session's first
+    reader, which also gets what the session produced before anyone listened. That is what
+    makes the SDK's own examples work here: they push data or let a declared input start, and
+    open the consumer only afterwards (on the real platform, the model's latency covers it).
+    `live_only` makes every reader live-only."""
     if last_event_id:
         try:
             return max(0, int(last_event_id.strip()))
         except ValueError:
             pass
+    if not session.ever_read and not live_only:
+        return 0
     return session.outputs.last_id
 
 

@@ -100,6 +100,16 @@ class Session:
     outputs: OutputLog = None  # type: ignore[assignment]
     progress: asyncio.Event = field(default_factory=asyncio.Event)
     input_done: bool = False  # a finite emulator-only input asked for the stream to end
+    ever_read: bool = False  # an SSE reader has connected at least once (see sse_stream.start_cursor)
+    # The runner's moving parts (runner.py): the one input reader, the model that turns
+    # inputs into outputs with latency (inference.py), and per-processor state.
+    model: Any = None  # inference.Inference
+    input_task: asyncio.Task | None = None
+    input_generation: int = 0  # bumped by each input_stream.set: outputs of older inputs are dropped
+    input_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    input_errors: list[str] = field(default_factory=list)  # problems of inputs started by the runner
+    log_buffer: Any = None  # processors.sensor_logs.LogBuffer, for sensor-logs lenses
+    n_shot: Any = None  # processors.n_shot.NShot, once session.modify gave input_n_shot
 
     def __post_init__(self) -> None:
         self.outputs = OutputLog(self.retention)
@@ -187,7 +197,9 @@ class FileStore:
     def __init__(self) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="atai-emulator-files-")
         self.root = Path(self._dir.name)
-        self.records: dict[str, dict] = {}
+        self.records: dict[str, dict] = {}  # oldest first: an overwrite moves a file to the end
+        self._next_index = 0
+        self.last_updated = time.time()  # of the last upload or delete
 
     def put(self, name: str, content: bytes, content_type: str) -> dict:
         file_id = Path(name).name or "upload.bin"
@@ -201,20 +213,27 @@ class FileStore:
             "file_status": "FILE_STATUS_INGESTED",
             "file_attributes": {},
             "ingested": True,
-            "file_index": len(self.records),
+            "file_index": self._next_index,
             "file_tags": [],
             "created_timestamp": time.time(),
         }
+        self._next_index += 1
+        self.last_updated = time.time()
+        self.records.pop(file_id, None)
         self.records[file_id] = record
         return record
 
-    def path(self, file_id: str) -> Path | None:
-        return self.root / file_id if file_id in self.records else None
+    def newest_first(self) -> list[dict]:
+        return list(reversed(self.records.values()))
+
+    def path(self, file_id: Any) -> Path | None:
+        return self.root / file_id if isinstance(file_id, str) and file_id in self.records else None
 
     def delete(self, file_id: str) -> dict | None:
         record = self.records.pop(file_id, None)
         if record is not None:
             (self.root / file_id).unlink(missing_ok=True)
+            self.last_updated = time.time()
         return record
 
     def cleanup(self) -> None:

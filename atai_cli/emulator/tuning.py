@@ -18,6 +18,13 @@ class EmulatorConfig:
     read_batch: int = 100  # most messages one session.read returns
     query_delay_s: float = 0.0  # how long model.query "thinks"
     query_timeout_s: float = 60.0  # model.query gives up after this ("Response timed out for query")
+    # The model answers one input at a time, this long each (the real Newton takes seconds:
+    # about one inference per second per session). 0 = answer at once, inline (fast tests).
+    model_latency_s: float = 0.5
+    # Without Last-Event-ID, a session's first SSE reader is sent what the session produced
+    # before any reader connected (so push-then-consume works); later readers are live-only.
+    # True = every reader is live-only, strictly as observed on the real API.
+    live_only: bool = False
     # faults
     drop_every: int = 0  # close every SSE connection after N output events (0 = never)
     drop_partial: bool = True  # ...leaving half a frame on the wire

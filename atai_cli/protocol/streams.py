@@ -79,15 +79,32 @@ def input_problems(stream_type: Any, config: Any) -> list[str]:
         size = config["target_image_size"]
         if not (isinstance(size, list) and len(size) == 2 and all(_positive_int(v) for v in size)):
             problems.append(f"stream_config.target_image_size must be [height, width] in pixels, got {size!r}")
-    if "loop_recording" in config and not isinstance(config["loop_recording"], (bool, int)):
-        problems.append(f"stream_config.loop_recording must be true or false, got {config['loop_recording']!r}")
+    for key in ("loop_recording", "cut_off_incomplete_window"):
+        if key in config and not isinstance(config[key], (bool, int)):
+            problems.append(f"stream_config.{key} must be true or false, got {config[key]!r}")
     if "output_format" in config and config["output_format"] not in ("", "json"):
         problems.append(f"stream_config.output_format must be \"\" or \"json\", got {config['output_format']!r}")
+    if stream_type == SYNTHETIC_READER:
+        problems += _synthetic_problems(config)
+    return problems
+
+
+def _synthetic_problems(config: dict) -> list[str]:
+    def count(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    problems = [f"stream_config.{key} must be a whole number >= 0, got {config[key]!r}"
+                for key in ("count", "payload_bytes") if key in config and not count(config[key])]
+    rate = config.get("rate_hz", 0)
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or rate < 0:
+        problems.append(f"stream_config.rate_hz must be a number >= 0, got {rate!r}")
+    if "end" in config and not isinstance(config["end"], bool):
+        problems.append(f"stream_config.end must be true or false, got {config['end']!r}")
     return problems
 
 
 def output_problems(stream_type: Any, config: Any) -> list[str]:
-    if stream_type not in OUTPUT_TYPES:
+    if not isinstance(stream_type, str) or stream_type not in OUTPUT_TYPES:
         return [f"Unknown output stream_type: {stream_type!r}"]
     if config is not None and not isinstance(config, dict):
         return ["stream_config must be an object"]
