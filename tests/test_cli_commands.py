@@ -16,8 +16,7 @@ def as_json(result):
 
 
 # -- lens -----------------------------------------------------------------------------------
-def test_lens_list(cli, emu, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "160")  # the public lenses' real ids are 37 characters: wider than 80 columns fit
+def test_lens_list(cli, emu):
     human = cli("lens", "list")
     assert human.exit_code == 0 and SSE_LENS_ID in human.stdout and "CHANNEL" in human.stdout
     lenses = {l["lens_id"]: l for l in as_json(cli("lens", "list", "--json"))}

@@ -135,11 +135,6 @@ def builtin_lenses() -> dict[str, dict]:
     return {lens["lens_id"]: copy.deepcopy(lens) for lens in BUILTIN_LENSES}
 
 
-def answers_queries(lens_config: dict) -> bool:
-    names = {step.get("processor_name") for step in lens_config.get("model_pipeline") or [] if isinstance(step, dict)}
-    return bool(names & {"lens_camera_processor", "lens_model_query_processor"})
-
-
 DESCRIPTIONS = {
     ACTIVITY_MONITOR_ID: "Activity Monitor: text results from video files and RTSP cameras; clone it to customise",
     SESSION_EXAMPLE_ID: "the docs' session example (lens_noop_processor)",

@@ -11,7 +11,7 @@ import time
 from typing import Any, Awaitable, Callable
 
 from atai_cli.emulator import lens_checks, runner
-from atai_cli.emulator.catalog import answers_queries
+from atai_cli.protocol.processors import answers_queries
 from atai_cli.emulator.processors import camera, common, model_parameters, n_shot, timeseries
 from atai_cli.emulator.state import EmulatorState, Session
 from atai_cli.protocol import status as st

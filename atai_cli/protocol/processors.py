@@ -13,10 +13,11 @@ CAMERA = "lens_camera_processor"
 TIMESERIES_STATE = "lens_timeseries_state_processor"
 SENSOR_LOGS = "lens_sensor_logs_processor"
 NOOP = "lens_noop_processor"
-MODEL_QUERY = "lens_model_query_processor"
-IMAGE_QA = "lens_image_qa_processor"
+TIMESERIES_EMBEDDING = "lens_timeseries_embedding_processor"
+MODEL_QUERY = "lens_model_query_processor"  # a name for the docs' unnamed "model-query processor"
 
-QUERY_PROCESSORS = frozenset({CAMERA, MODEL_QUERY, IMAGE_QA})
+KNOWN_PROCESSORS = frozenset({NOOP, CAMERA, TIMESERIES_STATE, SENSOR_LOGS, TIMESERIES_EMBEDDING, MODEL_QUERY})
+QUERY_PROCESSORS = frozenset({CAMERA, MODEL_QUERY})
 
 
 def processor_names(lens_config: Any) -> Iterator[str]:

@@ -13,14 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-NOOP = "lens_noop_processor"
-CAMERA = "lens_camera_processor"
-TIMESERIES_STATE = "lens_timeseries_state_processor"
-SENSOR_LOGS = "lens_sensor_logs_processor"
-TIMESERIES_EMBEDDING = "lens_timeseries_embedding_processor"
-MODEL_QUERY = "lens_model_query_processor"  # emulator name for the docs' unnamed "model-query processor"
-
-KNOWN_PROCESSORS = frozenset({NOOP, CAMERA, TIMESERIES_STATE, SENSOR_LOGS, TIMESERIES_EMBEDDING, MODEL_QUERY})
+from atai_cli.protocol.processors import (  # noqa: F401 - the names live with the client's
+    CAMERA, KNOWN_PROCESSORS, MODEL_QUERY, NOOP, SENSOR_LOGS, TIMESERIES_EMBEDDING, TIMESERIES_STATE,
+)
 
 
 def processor_names(lens_config: Any) -> set[str]:
