@@ -144,7 +144,8 @@ def describe_failure(exc: Exception) -> str:
     lowered = text.lower()
     if "refused" in lowered:
         return "connection refused"
-    if "peer closed" in lowered or "incomplete chunked read" in lowered or "closed the session websocket" in lowered:
+    if any(sign in lowered for sign in ("peer closed", "incomplete chunked read", "closed the session websocket",
+                                         "broken pipe", "connection reset", "dropped while")):
         return "the server closed the connection"
     if "name or service" in lowered or "nodename" in lowered:
         return "the host name does not resolve"

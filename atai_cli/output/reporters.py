@@ -16,7 +16,8 @@ def describe_status(status) -> str | None:
 
     if status.state == "reconnecting":
         wait = max(0.0, (status.retry_at or time.monotonic()) - time.monotonic())
-        return f"reconnecting in {wait:.1f}s: {status.detail}" if status.detail else f"reconnecting in {wait:.1f}s"
+        when = f"{wait:.1f}s" if wait >= 1 else f"{wait:.2f}s"
+        return f"reconnecting in {when}: {status.detail}" if status.detail else f"reconnecting in {when}"
     if status.state == "connected" and status.detail.startswith("reconnected"):
         return status.detail
     return None
