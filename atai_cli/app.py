@@ -1,9 +1,17 @@
 """The Typer app: global options and the command groups. No error handling lives here: the
-one boundary is atai_cli.main."""
+one boundary is atai_cli.main.
+
+Start-up is part of the product (`atai session list` is run from scripts, in loops), so the
+app is built per run with only the command being run: its module is imported, every other
+command is a placeholder that carries its one-line help for `atai --help`. Shell completion
+and the generated reference load them all.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import importlib
+from dataclasses import dataclass
+from typing import Annotated, Optional, Sequence
 
 import typer
 
@@ -11,12 +19,34 @@ from atai_cli import __version__
 from atai_cli.commands.base import AtaiTyper
 from atai_cli.state import AppState
 
-app = AtaiTyper(
-    name="atai",
-    help="Operate Archetype AI lens sessions: create them, feed them, query them, and follow their output live.",
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
+HELP = "Operate Archetype AI lens sessions: create them, feed them, query them, and follow their output live."
+# Global options that take a value: the command name is the first word that is neither.
+VALUE_OPTIONS = frozenset({"--endpoint", "--api-key", "--profile"})
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    module: str
+    attribute: str
+    group: bool
+    summary: str  # the line `atai --help` shows; tests check it matches the command's own help
+
+
+COMMANDS = (
+    Entry("query", "atai_cli.commands.query", "query", False, "Ask the lens about an image and print the answer."),
+    Entry("read", "atai_cli.commands.read", "read", False, "Read the messages waiting in a session's mailbox (one session.read)."),
+    Entry("tail", "atai_cli.commands.tail", "tail", False, "Follow sessions' output live; never loses or repeats an event across reconnects."),
+    Entry("run", "atai_cli.commands.run", "run", False, "Run a lens over one input and print its results, cleaning up after itself."),
+    Entry("emulator", "atai_cli.commands.emulate", "emulator", False, "Run a local Lens API (REST, WebSocket and SSE on one port) for offline use and tests."),
+    Entry("login", "atai_cli.commands.login", "login", False, "Check an API key against the endpoint and store it in the profile (0600)."),
+    Entry("logout", "atai_cli.commands.login", "logout", False, "Remove the stored API key from the profile."),
+    Entry("doctor", "atai_cli.commands.doctor", "doctor", False, "Check the endpoint, the key, and the WebSocket and SSE paths, and say what to fix."),
+    Entry("lens", "atai_cli.commands.lens", "app", True, "Lenses: list and inspect them, register your own."),
+    Entry("session", "atai_cli.commands.session", "app", True, "Lens sessions: create, inspect and destroy them."),
+    Entry("stream", "atai_cli.commands.stream", "app", True, "Input and output streams of a session."),
+    Entry("files", "atai_cli.commands.files", "app", True, "Files that input streams read (CSV, video, JSONL)."),
+    Entry("config", "atai_cli.commands.config", "app", True, "Settings and profiles (config.toml, written 0600; comments and other keys are kept)."),
 )
 
 
@@ -26,7 +56,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _global(
     ctx: typer.Context,
     endpoint: Annotated[Optional[str], typer.Option("--endpoint", metavar="URL", help="Lens API base URL (env ATAI_API_ENDPOINT).", show_default=False)] = None,
@@ -40,22 +69,54 @@ def _global(
     ctx.obj = state
 
 
-def _register() -> None:
-    from atai_cli.commands import config, doctor, emulate, files, lens, login, query, read, run, session, stream, tail
-
-    app.add_typer(lens.app, name="lens")
-    app.add_typer(session.app, name="session")
-    app.add_typer(stream.app, name="stream")
-    app.add_typer(files.app, name="files")
-    app.command("query")(query.query)
-    app.command("read")(read.read)
-    app.command("tail")(tail.tail)
-    app.command("run")(run.run)
-    app.command("emulator")(emulate.emulator)
-    app.command("login")(login.login)
-    app.command("logout")(login.logout)
-    app.add_typer(config.app, name="config")
-    app.command("doctor")(doctor.doctor)
+def command_name(argv: Sequence[str]) -> str | None:
+    """The command a command line runs (`atai --profile x session list` -> "session")."""
+    args = list(argv)
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word == "--":
+            return args[index + 1] if index + 1 < len(args) else None
+        if not word.startswith("-"):
+            return word
+        index += 2 if word in VALUE_OPTIONS else 1
+    return None
 
 
-_register()
+def build(load: str | Sequence[str] | None = None, *, rich_help: bool = True) -> typer.Typer:
+    """The app with the named command(s) loaded ("*" for all) and the rest as placeholders.
+    rich_help=False formats help as plain text (off a terminal: no boxes to cut or grep through)."""
+    mode = "rich" if rich_help else None
+    app = AtaiTyper(name="atai", help=HELP, context_settings={"help_option_names": ["-h", "--help"]},
+                    rich_markup_mode=mode)
+    app.callback()(_global)
+    wanted = {entry.name for entry in COMMANDS} if load == "*" else ({load} if isinstance(load, str) else set(load or ()))
+    for entry in COMMANDS:
+        if entry.name in wanted:
+            target = getattr(importlib.import_module(entry.module), entry.attribute)
+        elif entry.group:
+            target = AtaiTyper(help=entry.summary, rich_markup_mode=mode)
+        else:
+            app.command(entry.name, help=entry.summary)(_placeholder)
+            continue
+        if entry.group:
+            target.rich_markup_mode = mode
+            _set_markup(target, mode)
+            app.add_typer(target, name=entry.name)
+        else:
+            app.command(entry.name)(target)
+    return app
+
+
+def _set_markup(group: typer.Typer, mode) -> None:
+    for sub in group.registered_groups:
+        sub.typer_instance.rich_markup_mode = mode
+        _set_markup(sub.typer_instance, mode)
+
+
+def _placeholder() -> None:  # pragma: no cover - only its help is ever shown
+    raise typer.Exit(2)
+
+
+def full_app(rich_help: bool = True) -> typer.Typer:
+    return build("*", rich_help=rich_help)

@@ -86,10 +86,15 @@ def _version(env: Environment) -> int:
 
 def run(argv: Sequence[str], env: Environment) -> int:
     """Run the app with this environment; the exit code."""
-    from atai_cli.app import app
+    from atai_cli.app import build, command_name
     from atai_cli.output import Output
     from atai_cli.state import AppState
 
+    # pydantic (Typer validates options with it) scans every installed package for plugins
+    # on first use: ~8 ms of each start for a feature atai does not use.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    completing = any(name.startswith("_ATAI_COMPLETE") for name in env.environ)
+    app = build("*" if completing else command_name(argv), rich_help=bool(env.stdout_isatty))
     state = AppState(env)
     try:
         with ExitStack() as stack:

@@ -30,13 +30,13 @@ def render() -> str:
     os.environ.pop("FORCE_COLOR", None)
     import io
 
-    from atai_cli.app import app
+    from atai_cli.app import full_app
     from atai_cli.environment import Environment
     from atai_cli.main import main as atai
 
     sections = ["# atai command reference", "",
                 "Generated from the app's own help by `python scripts/gen_docs.py`; do not edit by hand.", ""]
-    for path in [()] + sorted(command_paths(app)):
+    for path in [()] + sorted(command_paths(full_app())):
         stdout = io.StringIO()
         atai([*path, "--help"], Environment(stdin=io.StringIO(), stdout=stdout, stderr=io.StringIO(), environ=dict(os.environ)))
         text = "\n".join(line.rstrip() for line in stdout.getvalue().strip("\n").splitlines())

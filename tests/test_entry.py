@@ -78,3 +78,33 @@ def test_an_unexpected_failure_is_one_line_and_debug_shows_the_traceback_without
     assert emu.api_key not in plain.stderr
     debug = cli("--debug", "lens", "list")
     assert debug.exit_code == 1 and "Traceback" in debug.stderr and emu.api_key not in debug.stderr
+
+
+def test_only_the_command_being_run_is_loaded(emu):
+    code = ("import sys; from atai_cli.main import main; main(['session', 'list', '--json']); "
+            "print(sorted(m for m in sys.modules if m.startswith('atai_cli.commands.') or m.startswith('atai_cli.pipeline')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    loaded = eval(out.strip().splitlines()[-1])
+    assert "atai_cli.commands.session" in loaded
+    assert not {"atai_cli.commands.tail", "atai_cli.commands.run", "atai_cli.pipeline.fleet"} & set(loaded)
+
+
+def test_the_placeholders_say_what_the_commands_say():
+    from atai_cli.app import COMMANDS, full_app
+
+    app = full_app()
+    commands = {info.name: info for info in app.registered_commands}
+    groups = {info.name: info for info in app.registered_groups}
+    for entry in COMMANDS:
+        if entry.group:
+            assert groups[entry.name].typer_instance.info.help == entry.summary, entry.name
+        else:
+            doc = (commands[entry.name].callback.__doc__ or "").strip().splitlines()[0]
+            assert doc == entry.summary, entry.name
+
+
+def test_help_is_plain_text_off_a_terminal_and_rich_on_one(cli):
+    plain = cli("session", "--help")
+    assert plain.exit_code == 0 and "Commands:" in plain.stdout and "╭" not in plain.stdout
+    rich = cli("session", "--help", tty=True)
+    assert "╭" in rich.stdout and "create" in rich.stdout

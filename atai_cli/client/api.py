@@ -10,15 +10,18 @@ import base64
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from atai_cli.client.rest import RestClient
-from atai_cli.client.socket import SessionSocket
 from atai_cli.errors import AtaiError, NotFoundError, OperationTimeout, ProtocolError, Rejected
 from atai_cli.protocol import status as st
 from atai_cli.protocol.messages import is_query_timeout, is_unknown_session, mentions_not_found, rejection
 from atai_cli.protocol.redact import redact
 from atai_cli.protocol.streams import SSE_WRITER, stream_event
+
+
+if TYPE_CHECKING:
+    from atai_cli.client.socket import SessionSocket
 
 
 def clean_record(record: Any) -> Any:
@@ -308,10 +311,12 @@ class LensApi:
         return check_reply(reply, "output_stream.set").get("event_data") or {}
 
     # -- WebSocket ----------------------------------------------------------------------
-    def open_socket(self, session_endpoint: str, *, timeout: float | None = None) -> SessionSocket:
+    def open_socket(self, session_endpoint: str, *, timeout: float | None = None) -> "SessionSocket":
+        from atai_cli.client.socket import SessionSocket  # websocket-client: only for commands that use it
+
         return SessionSocket(session_endpoint, self.api_key, timeout=timeout or self.timeout, trace=self._trace)
 
-    def socket_for(self, session_id: str, *, record: dict | None = None, timeout: float | None = None) -> SessionSocket:
+    def socket_for(self, session_id: str, *, record: dict | None = None, timeout: float | None = None) -> "SessionSocket":
         """The session's WebSocket, at the session_endpoint its record names (never derived)."""
         record = record or self.session_status(session_id)
         endpoint = record.get("session_endpoint")
@@ -352,7 +357,8 @@ class LensApi:
         if endpoint is None:
             base = self.endpoint.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
             endpoint = f"{base}/lens/sessions/{self.PROBE_SESSION}"
-        sock = SessionSocket(endpoint, self.api_key, connect_timeout=10, trace=self._trace)
+        sock = self.open_socket(endpoint)
+        sock.connect_timeout = 10
         try:
             sock.connect()
         except NotFoundError:

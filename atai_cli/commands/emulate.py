@@ -10,7 +10,7 @@ from atai_cli.emulator.catalog import DESCRIPTIONS
 
 
 def _lenses_help() -> str:
-    return "\n\n".join(f"[bold]{lens_id}[/]: {text}" for lens_id, text in DESCRIPTIONS.items())
+    return "\n\n".join(f"{lens_id}: {text}" for lens_id, text in DESCRIPTIONS.items())
 
 
 def emulator(
