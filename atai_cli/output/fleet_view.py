@@ -103,13 +103,11 @@ class FleetView(RedrawnView):
             self.events.append((event.session_id, time.strftime("%H:%M:%S"), event.kind, summary(event.data, 300)))
 
     # -- drawing ------------------------------------------------------------------------
-    def render(self):
+    def frame(self, width: int, height: int):
         from rich.console import Group
         from rich.table import Table
         from rich.text import Text
 
-        width, height = self.console.size
-        width, height = max(20, width), max(6, height)
         now = time.monotonic()
         with self._lock:
             rows = sorted(self.rows.values(), key=lambda r: (r.ended, -r.last_at, r.session_id))
@@ -126,12 +124,13 @@ class FleetView(RedrawnView):
         session_room = max(1, min(len(rows), (height - len(parts)) // 2 - 2))
         shown, hidden = rows[:session_room], len(rows) - session_room
         columns = _columns_for(width)
-        table = Table(show_header=True, header_style="bold", box=None, padding=(0, 1), expand=True)
+        id_width = 34 if width >= 150 else 18 if width >= 100 else 14
+        table = Table(show_header=True, header_style="bold", box=None, padding=(0, 1), expand=False)
         for name, kwargs in columns:
             table.add_column(name, no_wrap=True, overflow="ellipsis", **kwargs)
         for row in shown:
             cells = {
-                "SESSION": Text(short_id(row.session_id, 18 if width >= 100 else 14), style=session_colour(row.session_id)),
+                "SESSION": Text(short_id(row.session_id, id_width), style=session_colour(row.session_id)),
                 "LENS": short_id(row.lens_id, 22),
                 "CHANNEL": row.channel,
                 "STATE": Text(row.state, style=row.style),
@@ -148,7 +147,6 @@ class FleetView(RedrawnView):
         room = height - len(parts) - session_room - 2
         if room > 0 and events:
             parts.append(Text("latest events", style="bold"))
-            id_width = 18 if width >= 100 else 14
             for sid, clock, kind, data in events[-room:]:
                 line = Text(no_wrap=True, overflow="ellipsis")
                 line.append(short_id(sid, id_width), style=session_colour(sid))
@@ -164,7 +162,7 @@ class FleetView(RedrawnView):
 
 def _columns_for(width: int) -> list[tuple[str, dict]]:
     """Which session columns fit: the essential ones first, the rest as width allows."""
-    columns = [("SESSION", {}), ("STATE", {"ratio": 1, "min_width": 9}), ("EVENTS", {"justify": "right"})]
+    columns = [("SESSION", {}), ("STATE", {"min_width": 9, "max_width": 36}), ("EVENTS", {"justify": "right"})]
     if width >= 60:
         columns.insert(1, ("CHANNEL", {}))
         columns.append(("EV/S", {"justify": "right"}))

@@ -16,6 +16,7 @@ from atai_cli.output.reporters import describe_status, outcome_warnings
 from atai_cli.protocol.records import OutputEvent, StreamStatus
 
 MAX_ROWS = 200
+ECHO_MARGIN = 3  # columns left free for the terminal's "^C"
 RATE_WINDOW = 5.0
 
 
@@ -79,6 +80,16 @@ class RedrawnView:
             self.notes.append(printable(message))
 
     def render(self):
+        """One frame, a few columns narrower and a line shorter than the terminal: the terminal
+        echoes ^C after the last line, and a line that then wraps would make Rich redraw one
+        line too low, leaving the old header behind."""
+        from rich.constrain import Constrain
+
+        width, height = self.console.size
+        width, height = max(20, width - ECHO_MARGIN), max(6, height - 1)
+        return Constrain(self.frame(width, height), width)
+
+    def frame(self, width: int, height: int):
         raise NotImplementedError
 
 
@@ -120,12 +131,11 @@ class LiveView(RedrawnView):
             self.rows.append((time.strftime("%H:%M:%S"), event.id or "-", kind, summary(event.data, 400)))
 
     # -- drawing ------------------------------------------------------------------------
-    def render(self):
+    def frame(self, width: int, height: int):
         from rich.console import Group
         from rich.table import Table
         from rich.text import Text
 
-        width, height = self.console.size
         with self._lock:
             rows = list(self.rows)
             counts = self.counts.most_common(4)
