@@ -217,3 +217,43 @@ def test_changes_only_keeps_exactly_the_changes_on_both_channels(emu, tmp_path):
 def test_a_bad_changes_only_path_is_a_usage_error(cli, emu, path):
     result = cli("tail", "lsn-x", "--changes-only", path)
     assert result.exit_code == 2 and "--changes-only" in result.stderr
+
+
+def readme_receiver(port: int) -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("<!-- receiver -->", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    assert len([line for line in block.strip().splitlines() if line.strip()]) <= 11
+    return block.replace("8000", str(port))
+
+
+def test_the_readme_receiver_verifies_what_atai_sends(emu, csv_session, tmp_path):
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = free_port()
+    script = tmp_path / "receiver.py"
+    script.write_text(readme_receiver(port))
+    receiver = subprocess.Popen([sys.executable, str(script)], env={**os.environ, "ATAI_FORWARD_SECRET": SECRET},
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        for _ in range(200):
+            try:
+                httpx.post(f"http://127.0.0.1:{port}/", content=b"{}", headers={"Atai-Signature": "t=0,v1=00"})
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        feed(emu, csv_session)
+        result = run_cli("tail", csv_session, "--forward-to", f"http://127.0.0.1:{port}/hook",
+                         "--forward-secret", SECRET, "--max-events", "3")
+        assert result.exit_code == 0, result.stderr
+        assert result.stderr.count("forward 204") == 3
+        forged = httpx.post(f"http://127.0.0.1:{port}/", content=b'{"x":1}', headers={"Atai-Signature": f"t={int(time.time())},v1=00"})
+        assert forged.status_code == 401
+    finally:
+        receiver.terminate()
+        printed = receiver.communicate(timeout=10)[0].splitlines()
+    assert printed == result.lines
