@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -34,6 +35,8 @@ def emulator(
     fail_status: Annotated[int, typer.Option("--fail-status", help="Fault: the status injected failures use (503, 429...).")] = 503,
     delay: Annotated[float, typer.Option("--delay", metavar="S", help="Fault: delay every REST response.")] = 0.0,
     sse_retry_ms: Annotated[int, typer.Option("--sse-retry-ms", metavar="MS", help="Send `retry:` with sse.stream.start (-1 = never, like the real API).")] = -1,
+    replay: Annotated[list[Path] | None, typer.Option("--replay", metavar="FILE", help="Serve a recording (atai tail --record) as the lens lns-replay-<file name>: each session on it replays the recorded events (repeatable).")] = None,
+    replay_speed: Annotated[float, typer.Option("--replay-speed", metavar="X", min=0, help="Replays wait the recorded gaps divided by X (0 = no gaps).")] = 1.0,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
 ) -> None:
     """Run a local Lens API (REST, WebSocket and SSE on one port) for offline use and tests.
@@ -41,6 +44,8 @@ def emulator(
     Prints ATAI_API_ENDPOINT=... and ATAI_API_KEY=... on stdout before serving, so
     `eval "$(atai emulator --port 0 | head -n 2)"` style scripts can pick them up.
     Timings and faults can also be changed at run time: POST /_emulator/config.
+    With --replay FILE, each session of lns-replay-<name> replays that recording's events on
+    the recorded channel, with the recorded SSE ids, through the same faults.
     """
     from atai_cli.emulator.tuning import EmulatorConfig
 
@@ -58,10 +63,14 @@ def emulator(
         heartbeat_s=heartbeat, idle_timeout_s=idle_timeout, start_delay_s=start_delay,
         output_interval_s=output_interval, retention=retention, query_delay_s=query_delay,
         query_timeout_s=query_timeout, model_latency_s=model_latency, live_only=live_only, drop_every=drop_every, silence_after=silence_after,
-        fail_rate=fail_rate, fail_status=fail_status, delay_s=delay, sse_retry_ms=sse_retry_ms,
+        fail_rate=fail_rate, fail_status=fail_status, delay_s=delay, sse_retry_ms=sse_retry_ms, replay_speed=replay_speed,
     )
+    from atai_cli.emulator.replay import load
+
+    replays = load(replay or [])  # a file that is not a recording is exit 2 (file:line), before anything binds
     try:
-        server = EmulatorServer(host=host, port=port, api_key=api_key, config=config, prefix=prefix, log_level=log_level)
+        server = EmulatorServer(host=host, port=port, api_key=api_key, config=config, prefix=prefix, log_level=log_level,
+                                replay=replays)
     except OSError as exc:
         from atai_cli.errors import UsageError
 
@@ -71,6 +80,8 @@ def emulator(
     out = state(ctx).out
     out.text(f"ATAI_API_ENDPOINT={server.endpoint}\nATAI_API_KEY={server.api_key}")
     out.info(f"atai emulator listening on {server.endpoint} (Ctrl-C to stop)")
+    for each in replays:
+        out.info(f"replaying {each.describe()}")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

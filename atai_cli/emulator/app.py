@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import copy
 import secrets
-from typing import Any
+from typing import Any, Sequence
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -13,6 +14,7 @@ from starlette.routing import Mount
 
 from atai_cli.emulator import admin_routes, file_routes, lens_routes, session_routes, socket_route
 from atai_cli.emulator.faults import FaultMiddleware
+from atai_cli.emulator.replay import Replay
 from atai_cli.emulator.replies import BadRequest, bearer, errors
 from atai_cli.emulator.session_events import SessionEvents
 from atai_cli.emulator.state import EmulatorState, Session
@@ -25,9 +27,12 @@ PREFIXES = ("/v0.5", "/api")
 class Emulator:
     """The state, and what every resource's routes share: auth, lookups, endpoints."""
 
-    def __init__(self, api_key: str, config: EmulatorConfig | None = None) -> None:
+    def __init__(self, api_key: str, config: EmulatorConfig | None = None, replays: Sequence[Replay] = ()) -> None:
         self.state = EmulatorState(api_key, config or EmulatorConfig())
         self.events = SessionEvents(self.state)
+        for replay in replays:  # one built-in lens per recording (replay.py)
+            self.state.lenses[replay.lens_id] = copy.deepcopy(replay.lens)
+            self.state.replays[replay.lens_id] = replay
 
     def check_auth(self, request: Request) -> None:
         key = bearer(request.headers)

@@ -49,6 +49,9 @@ async def start_runner(state: EmulatorState, session: Session) -> None:
     session.session_start_timestamp = time.time()
     session.num_updates += 1
     session.touch()
+    if session.player is not None:  # a replayed recording: it is the session's output
+        session.player.running()
+        return
     declared = declared_inputs(session.lens_config)
     if declared:  # one input per session: the first declared stream (docs/emulator.md)
         stream = declared[0]

@@ -7,10 +7,14 @@ import secrets
 import socket
 import threading
 import time
+from pathlib import Path
+from typing import Sequence
 
 import uvicorn
 
 from atai_cli.emulator.app import Emulator
+from atai_cli.emulator.replay import Replay
+from atai_cli.emulator.replay import load as load_replays
 from atai_cli.emulator.tuning import EmulatorConfig
 
 
@@ -37,10 +41,13 @@ class EmulatorServer:
         config: EmulatorConfig | None = None,
         prefix: str = "/v0.5",
         log_level: str = "warning",
+        replay: Sequence[str | Path | Replay] = (),
     ) -> None:
         self.host = host
         self.api_key = api_key or generate_key()
-        self.emulator = Emulator(self.api_key, config)
+        # Recordings are read first: a bad one is refused (RecordingError) before anything binds.
+        self.replays = load_replays(replay)
+        self.emulator = Emulator(self.api_key, config, self.replays)
         self.prefix = prefix
         self.log_level = log_level
         # Bind and listen before announcing the address: early clients queue in the backlog.

@@ -85,6 +85,8 @@ class SessionEvents:
             client_id = str(client_id)
         if not isinstance(client_id, str) or not client_id:
             return valid("session.read", ["event_data.client_id (a string) is required"])
+        if session.player is not None:
+            session.player.reader()  # a mailbox replay starts with its first read
         messages = session.read_mail(client_id, self.state.config.read_batch)
         if not messages:
             return response("session.read", None)
@@ -131,12 +133,16 @@ class SessionEvents:
         return valid("session.modify")
 
     async def update(self, session: Session, data: dict, **_: Any) -> dict:
+        if session.player is not None:
+            return valid("session.update", [replays_only(session)])
         if not data:
             return valid("session.update", ["event_data must hold a data event (e.g. data.json)"])
         return valid("session.update", runner.push(session, data))
 
     # -- streams ------------------------------------------------------------------------
     async def input_stream_set(self, session: Session, data: dict, **_: Any) -> dict:
+        if session.player is not None:
+            return valid("input_stream.set", [replays_only(session)])
         problems = await runner.set_input(self.state, session, data.get("stream_type"), data.get("stream_config"))
         if runner.UNHEALTHY in problems:  # also said on the output channel (lens-api.md 7.25)
             session.emit("error", {"message": runner.UNHEALTHY, "file_id": (data.get("stream_config") or {}).get("file_id")})
@@ -183,6 +189,10 @@ class SessionEvents:
             "query_id": common.query_id(),
             "query_time_sec": config.query_delay_s,
         })
+
+
+def replays_only(session: Session) -> str:
+    return f"{session.lens['lens_id']} replays a recording: its sessions take no input"
 
 
 def destroy_session(session: Session) -> None:

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from atai_cli.emulator import sse_stream
 from atai_cli.emulator.background import start_task
 from atai_cli.emulator.inference import Inference
+from atai_cli.emulator.replay import Player
 from atai_cli.emulator.replies import bearer, errors, json_body, shard
 from atai_cli.emulator.runner import start_runner
 from atai_cli.emulator.session_events import destroy_session
@@ -35,6 +36,9 @@ def routes(emu: "Emulator") -> list[Route]:
             retention=state.config.retention,
         )
         session.model = Inference(session, state.config)
+        replay = state.replays.get(lens["lens_id"])
+        if replay is not None:
+            session.player = Player(state, session, replay)
         state.sessions[session.session_id] = session
         start_task(session, start_runner(state, session), "runner")  # destroy cancels it
         return JSONResponse(session.record(bearer(request.headers) or "", emu.session_endpoint(request.scope, session.session_id)))
@@ -82,6 +86,8 @@ def routes(emu: "Emulator") -> list[Route]:
         if state.config.ignore_last_event_id and request.headers.get("last-event-id"):
             cursor = 0
         session.ever_read = True
+        if session.player is not None:
+            session.player.consumer(cursor)  # a replay starts with its first consumer
         return StreamingResponse(
             sse_stream.stream(state, session, cursor),
             media_type="text/event-stream",

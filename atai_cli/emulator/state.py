@@ -6,6 +6,7 @@ All of it lives on the server's one event loop, so no locks are needed.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import json
 import secrets
 import tempfile
@@ -29,8 +30,16 @@ class StoredEvent:
     frame: bytes  # the whole SSE record, ready to send
 
 
+def _event_id(event: StoredEvent) -> int:
+    return event.id
+
+
 class OutputLog:
-    """Output events of one session with ids 1, 2, 3...; the last `retention` kept for replay."""
+    """Output events of one session with ids 1, 2, 3...; the last `retention` kept for replay.
+
+    A replayed recording (replay.py) appends frames under the ids it recorded instead: they
+    only have to increase, so they may skip numbers.
+    """
 
     def __init__(self, retention: int) -> None:
         self.events: deque[StoredEvent] = deque(maxlen=max(1, retention))
@@ -39,10 +48,16 @@ class OutputLog:
 
     def append(self, payload: dict) -> int:
         event_id = self.next_id
-        self.next_id += 1
         data = json.dumps(payload, separators=(",", ":"))
         frame = f"event: message\nid: {event_id}\ndata: {data}\n\n".encode()
-        self.events.append(StoredEvent(event_id, payload.get("type", ""), frame))
+        return self.append_frame(event_id, payload.get("type", ""), frame)
+
+    def append_frame(self, event_id: int, event_type: str, frame: bytes) -> int:
+        """A whole SSE record under its own id, which must be above every id before it."""
+        if event_id < self.next_id:
+            raise ValueError(f"event id {event_id} is not above the last one ({self.last_id})")
+        self.next_id = event_id + 1
+        self.events.append(StoredEvent(event_id, event_type, frame))
         return event_id
 
     def notify(self) -> None:
@@ -57,9 +72,18 @@ class OutputLog:
         if not self.events or cursor >= self.last_id:
             return []
         first = self.events[0].id
-        start = max(0, cursor + 1 - first)
+        if self.events[-1].id - first == len(self.events) - 1:  # no gaps: index arithmetic
+            start = max(0, cursor + 1 - first)
+        else:  # a replay's recorded ids
+            start = bisect.bisect_right(self.events, cursor, key=_event_id)
         end = min(len(self.events), start + limit)
         return [self.events[i] for i in range(start, end)]
+
+    def count_after(self, cursor: int) -> int:
+        """How many retained events a reader at this cursor has still to get."""
+        if not self.events or cursor >= self.last_id:
+            return 0
+        return len(self.events) - bisect.bisect_right(self.events, cursor, key=_event_id)
 
     async def wait(self, timeout: float) -> None:
         changed = self._changed
@@ -110,6 +134,7 @@ class Session:
     input_errors: list[str] = field(default_factory=list)  # problems of inputs started by the runner
     log_buffer: Any = None  # processors.sensor_logs.LogBuffer, for sensor-logs lenses
     n_shot: Any = None  # processors.n_shot.NShot, once session.modify gave input_n_shot
+    player: Any = None  # replay.Player, on a session of a replayed recording's lens
 
     def __post_init__(self) -> None:
         self.outputs = OutputLog(self.retention)
@@ -246,6 +271,7 @@ class EmulatorState:
         self.config = config
         self.initial_config = config.copy()
         self.lenses: dict[str, dict] = builtin_lenses()
+        self.replays: dict[str, Any] = {}  # lens id -> replay.Replay (atai emulator --replay)
         self.sessions: dict[str, Session] = {}
         self.files = FileStore()
         self.sse_connections = 0

@@ -25,6 +25,9 @@ class EmulatorConfig:
     # before any reader connected (so push-then-consume works); later readers are live-only.
     # True = every reader is live-only, strictly as observed on the real API.
     live_only: bool = False
+    # Replayed recordings (--replay): the recorded gaps between events are divided by this
+    # (read before each gap, so a change applies to running replays). 0 = no gaps.
+    replay_speed: float = 1.0
     # faults
     drop_every: int = 0  # close every SSE connection after N output events (0 = never)
     drop_partial: bool = True  # ...leaving half a frame on the wire

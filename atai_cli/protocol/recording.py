@@ -11,6 +11,7 @@ recording started appear in event lines only (each line names its session and ch
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +23,7 @@ from atai_cli.protocol.redact import redact
 
 FORMAT = 1
 CHANNELS = ("sse", "read")
+REPLAY_LENS_PREFIX = "lns-replay-"
 
 
 class RecordingError(UsageError):
@@ -68,6 +70,27 @@ class Recording:
         """The channel a replay uses: the recorded one, SSE when the sessions mixed both."""
         channels = {e.channel for e in self.events} or {s.get("channel") for s in self.header["sessions"].values()}
         return "read" if channels == {"read"} else "sse"
+
+    @property
+    def session_ids(self) -> list[str]:
+        """Every recorded session: the header's, then those only event lines name."""
+        return list(dict.fromkeys([*self.header["sessions"], *(e.session_id for e in self.events)]))
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first event to the last."""
+        return self.events[-1].t - self.events[0].t if self.events else 0.0
+
+
+def replay_name(path: Path) -> str:
+    """The name a replay gives its recording: the file name without its extension, every
+    character other than an ASCII letter, a digit or `-` made a `-` (rec.jsonl -> rec)."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", Path(path).stem) or "recording"
+
+
+def replay_lens_id(path: Path) -> str:
+    """`atai emulator --replay FILE` serves the recording as the lens lns-replay-<name>."""
+    return REPLAY_LENS_PREFIX + replay_name(path)
 
 
 def parse_created_at(text: str) -> datetime:
