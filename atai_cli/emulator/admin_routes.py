@@ -12,7 +12,7 @@ from atai_cli.emulator.replies import errors, json_body
 from atai_cli.emulator.session_events import destroy_session
 
 if TYPE_CHECKING:
-    from atai_cli.emulator.app import Emulator
+    from atai_cli.emulator.asgi import Emulator
 
 
 def routes(emu: "Emulator") -> list[Route]:

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from atai_cli.emulator.replies import errors, shard
 
 if TYPE_CHECKING:
-    from atai_cli.emulator.app import Emulator
+    from atai_cli.emulator.asgi import Emulator
 
 MAX_UPLOAD = 512 * 1024 * 1024
 

@@ -16,7 +16,7 @@ from atai_cli.emulator.lens_checks import INVALID_MODEL_PARAMETER, parameter_pro
 from atai_cli.emulator.replies import errors, json_body, shard
 
 if TYPE_CHECKING:
-    from atai_cli.emulator.app import Emulator
+    from atai_cli.emulator.asgi import Emulator
 
 
 def routes(emu: "Emulator") -> list[Route]:

@@ -21,7 +21,7 @@ from atai_cli.emulator import lens_checks
 from atai_cli.emulator.background import start_task
 from atai_cli.emulator.processors import is_sensor_logs, model_parameters
 from atai_cli.emulator.processors import camera, sensor_logs, synthetic, timeseries
-from atai_cli.emulator.state import EmulatorState, Session
+from atai_cli.emulator.memory import EmulatorState, Session
 from atai_cli.protocol import status as st
 from atai_cli.protocol.streams import (
     CSV_READER, JSONL_READER, RTSP_READERS, SENSOR_STREAMER, SYNTHETIC_READER, VIDEO_READER, declared_inputs,

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import uvicorn
 
-from atai_cli.emulator.app import Emulator
+from atai_cli.emulator.asgi import Emulator
 from atai_cli.emulator.replay import Replay
 from atai_cli.emulator.replay import load as load_replays
 from atai_cli.emulator.tuning import EmulatorConfig

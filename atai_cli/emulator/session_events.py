@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable
 from atai_cli.emulator import lens_checks, runner
 from atai_cli.protocol.processors import answers_queries
 from atai_cli.emulator.processors import camera, common, model_parameters, n_shot, timeseries
-from atai_cli.emulator.state import EmulatorState, Session
+from atai_cli.emulator.memory import EmulatorState, Session
 from atai_cli.protocol import status as st
 from atai_cli.protocol.messages import QUERY_TIMED_OUT, unknown_session
 from atai_cli.protocol.streams import output_problems

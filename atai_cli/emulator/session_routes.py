@@ -17,10 +17,10 @@ from atai_cli.emulator.replay import Player
 from atai_cli.emulator.replies import bearer, errors, json_body, shard
 from atai_cli.emulator.runner import start_runner
 from atai_cli.emulator.session_events import destroy_session
-from atai_cli.emulator.state import Session, new_session_id
+from atai_cli.emulator.memory import Session, new_session_id
 
 if TYPE_CHECKING:
-    from atai_cli.emulator.app import Emulator
+    from atai_cli.emulator.asgi import Emulator
 
 
 def routes(emu: "Emulator") -> list[Route]:

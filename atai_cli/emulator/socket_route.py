@@ -14,7 +14,7 @@ from atai_cli.emulator.replies import bearer, errors
 from atai_cli.protocol.messages import unknown_session
 
 if TYPE_CHECKING:
-    from atai_cli.emulator.app import Emulator
+    from atai_cli.emulator.asgi import Emulator
 
 SUBPROTOCOL_AUTH = ("authorization.bearer.", "authenticationauthorization.bearer.")
 

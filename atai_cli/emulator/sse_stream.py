@@ -8,7 +8,7 @@ import secrets
 import time
 from typing import AsyncIterator
 
-from atai_cli.emulator.state import EmulatorState, Session
+from atai_cli.emulator.memory import EmulatorState, Session
 from atai_cli.protocol import status as st
 
 BATCH = 512

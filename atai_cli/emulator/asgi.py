@@ -17,7 +17,7 @@ from atai_cli.emulator.faults import FaultMiddleware
 from atai_cli.emulator.replay import Replay
 from atai_cli.emulator.replies import BadRequest, bearer, errors
 from atai_cli.emulator.session_events import SessionEvents
-from atai_cli.emulator.state import EmulatorState, Session
+from atai_cli.emulator.memory import EmulatorState, Session
 from atai_cli.emulator.tuning import EmulatorConfig
 from atai_cli.protocol.messages import unknown_session
 
