@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Annotated
 
@@ -16,10 +17,10 @@ def _lenses_help() -> str:
 
 def emulator(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option("--host", help="Interface to bind (loopback only by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port; 0 takes any free port.")] = 8765,
-    api_key: Annotated[str | None, typer.Option("--api-key", help="The key clients must send (default: a generated one).")] = None,
-    prefix: Annotated[str, typer.Option("--prefix", help="Path prefix announced in ATAI_API_ENDPOINT (/api and / also work).")] = "/v0.5",
+    host: Annotated[str, typer.Option("--host", metavar="HOST", help="Interface to bind (loopback only by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", min=0, max=65535, help="Port; 0 takes any free port.")] = 8765,
+    api_key: Annotated[str | None, typer.Option("--api-key", metavar="KEY", help="The key clients must send (default: a generated one).")] = None,
+    prefix: Annotated[str, typer.Option("--prefix", metavar="PATH", help="Path prefix announced in ATAI_API_ENDPOINT (/api and / also work).")] = "/v0.5",
     heartbeat: Annotated[float, typer.Option("--heartbeat", metavar="S", help="sse.stream.heartbeat period while idle.")] = 5.0,
     idle_timeout: Annotated[float, typer.Option("--idle-timeout", metavar="S", help="sse.stream.end after S idle seconds (0 = never).")] = 60.0,
     start_delay: Annotated[float, typer.Option("--start-delay", metavar="S", help="REGISTERED -> RUNNING delay.")] = 0.2,
@@ -32,12 +33,12 @@ def emulator(
     drop_every: Annotated[int, typer.Option("--drop-every", metavar="N", help="Fault: close SSE connections every N events.")] = 0,
     silence_after: Annotated[int, typer.Option("--silence-after", metavar="N", help="Fault: the first SSE connection goes silent after N events.")] = 0,
     fail_rate: Annotated[float, typer.Option("--fail-rate", metavar="P", help="Fault: answer this share of requests with --fail-status.")] = 0.0,
-    fail_status: Annotated[int, typer.Option("--fail-status", help="Fault: the status injected failures use (503, 429...).")] = 503,
+    fail_status: Annotated[int, typer.Option("--fail-status", metavar="CODE", help="Fault: the status injected failures use (503, 429...).")] = 503,
     delay: Annotated[float, typer.Option("--delay", metavar="S", help="Fault: delay every REST response.")] = 0.0,
     sse_retry_ms: Annotated[int, typer.Option("--sse-retry-ms", metavar="MS", help="Send `retry:` with sse.stream.start (-1 = never, like the real API).")] = -1,
     replay: Annotated[list[Path] | None, typer.Option("--replay", metavar="FILE", help="Serve a recording (atai tail --record) as the lens lns-replay-<file name>: each session on it replays the recorded events (repeatable).")] = None,
     replay_speed: Annotated[float, typer.Option("--replay-speed", metavar="X", min=0, help="Replays wait the recorded gaps divided by X (0 = no gaps).")] = 1.0,
-    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+    log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL", help="uvicorn log level.")] = "warning",
 ) -> None:
     """Run a local Lens API (REST, WebSocket and SSE on one port) for offline use and tests.
 
@@ -62,8 +63,9 @@ def emulator(
     config = EmulatorConfig(
         heartbeat_s=heartbeat, idle_timeout_s=idle_timeout, start_delay_s=start_delay,
         output_interval_s=output_interval, retention=retention, query_delay_s=query_delay,
-        query_timeout_s=query_timeout, model_latency_s=model_latency, live_only=live_only, drop_every=drop_every, silence_after=silence_after,
-        fail_rate=fail_rate, fail_status=fail_status, delay_s=delay, sse_retry_ms=sse_retry_ms, replay_speed=replay_speed,
+            query_timeout_s=query_timeout, model_latency_s=model_latency, live_only=live_only, drop_every=drop_every,
+        silence_after=silence_after, fail_rate=fail_rate, fail_status=fail_status, delay_s=delay,
+        sse_retry_ms=sse_retry_ms, replay_speed=replay_speed,
     )
     from atai_cli.emulator.replay import load
 
@@ -88,4 +90,4 @@ def emulator(
         pass
 
 
-emulator.__doc__ = (emulator.__doc__ or "") + "\n\nBuilt-in lenses:\n\n" + _lenses_help()
+emulator.__doc__ = inspect.cleandoc(emulator.__doc__ or "") + "\n\nBuilt-in lenses:\n\n" + _lenses_help()

@@ -16,7 +16,7 @@ MESSAGE_COLUMNS = (Column("timestamp", "TIME", "time"), Column("type", "TYPE"), 
 def read(
     ctx: typer.Context,
     session_id: SessionIdArg,
-    client_id: Annotated[str | None, typer.Option("--client-id", help="Mailbox cursor id; default: one kept per profile, so reads never replay.")] = None,
+    client_id: Annotated[str | None, typer.Option("--client-id", metavar="ID", help="Mailbox cursor id; default: one kept per profile, so reads never replay.")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Read the messages waiting in a session's mailbox (one session.read).

@@ -52,7 +52,7 @@ def run(
     csv: Annotated[Path | None, typer.Option("--csv", metavar="FILE", help="A local CSV to upload and read (csv_file_reader).")] = None,
     video: Annotated[Path | None, typer.Option("--video", metavar="FILE", help="A local video to upload and read (video_file_reader).")] = None,
     rtsp: Annotated[str | None, typer.Option("--rtsp", metavar="URL", help="An rtsp:// camera (rtsp_video_reader).")] = None,
-    file_id: Annotated[str | None, typer.Option("--file-id", help="An uploaded file (reader chosen by its extension).")] = None,
+    file_id: Annotated[str | None, typer.Option("--file-id", metavar="FILE_ID", help="An uploaded file (reader chosen by its extension).")] = None,
     set_: SetOpt = None,
     keep: Annotated[bool, typer.Option("--keep", help="Leave the session running and print its id.")] = False,
     json_: JsonOpt = False,

@@ -33,7 +33,7 @@ def tail(
     timeout: TimeoutOpt = None,
     idle_exit: IdleExitOpt = None,
     since: Annotated[str | None, typer.Option("--since", metavar="ID", help="Resume after this SSE event id (one session).")] = None,
-    client_id: Annotated[str | None, typer.Option("--client-id", help="session.read cursor id (read channel).")] = None,
+    client_id: Annotated[str | None, typer.Option("--client-id", metavar="ID", help="session.read cursor id (read channel).")] = None,
     heartbeat: HeartbeatOpt = 5.0,
     give_up_after: GiveUpOpt = None,
     cursor_file: CursorFileOpt = None,
