@@ -187,7 +187,8 @@ def test_stream_output_attaches_sse_writer(cli, emu):
     assert cli("stream", "output", session_id).exit_code == 0
     streams = as_json(cli("session", "status", session_id, "--json"))["lens_config"]["output_streams"]
     assert streams == [{"stream_type": "server_sent_events_writer", "stream_config": {}}]
-    assert cli("stream", "output", session_id, "--type", "nonsense").exit_code == 1
+    unknown = cli("stream", "output", session_id, "--type", "nonsense")
+    assert unknown.exit_code == 2 and "server_sent_events_writer" in unknown.stderr  # the choices, before sending
 
 
 # -- query ----------------------------------------------------------------------------------

@@ -159,8 +159,8 @@ def test_bad_reader_settings_are_refused_with_the_reason(cli, emu, setting):
 
 def test_a_server_rejection_is_exit_1(cli, emu):
     sid = emu.running_session(SSE_LENS_ID)
-    result = cli("stream", "output", sid, "--type", "carrier_pigeon_writer")
-    assert result.exit_code == 1 and "output_stream.set rejected" in result.stderr
+    result = cli("stream", "set", sid, "--type", "kafka_reader", "--set", 'topic_ids=["t"]')  # the emulator has no Kafka
+    assert result.exit_code == 1 and "input_stream.set rejected" in result.stderr
 
 
 # -- 7. binary input -----------------------------------------------------------------------

@@ -140,15 +140,11 @@ def session_destroy(
         chosen = api.select_sessions(lens_ids=lens or (), older_than=ages[0], idle=ages[1])
         ids = [record["session_id"] for record in chosen]
         if not ids:
-            out.info("no session matches")
-            if out.json_mode:
-                out.json([])
+            out.report([], "no session matches")
             return
         out.listing(chosen, SESSION_COLUMNS, title=f"{plural(len(ids), 'session')} to destroy:")
         if dry_run:
-            out.info(f"dry run: {plural(len(ids), 'session')} would be destroyed")
-            if out.json_mode:
-                out.json(chosen)
+            out.report(chosen, f"dry run: {plural(len(ids), 'session')} would be destroyed")
             return
         if not yes:
             if not st.env.interactive:
@@ -176,8 +172,7 @@ def _destroy(st, api, ids: list[str], *, check_first: bool) -> None:
             failures.append((session_id, error))
             if len(ids) > 1:
                 out.error(f"{session_id}: {error.message}")
-    if out.json_mode:
-        out.json(destroyed)
+    out.report(destroyed, f"destroyed {plural(len(destroyed), 'session')} of {len(ids)}" if len(ids) > 1 else "")
     if failures:
         if len(ids) == 1:
             raise failures[0][1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from pathlib import Path
 from typing import Annotated
 
@@ -16,12 +17,17 @@ from atai_cli.protocol import streams
 
 app = AtaiTyper(help="Input and output streams of a session.")
 
+# The choices help and completion list.
+InputType = enum.Enum("InputType", {name: name for name in sorted(streams.KNOWN_INPUT_TYPES)}, type=str)
+OutputType = enum.Enum("OutputType", {name: name for name in sorted(streams.OUTPUT_TYPES)}, type=str)
+PushFormat = enum.Enum("PushFormat", {name: name for name in ("auto", "jsonl", "csv")}, type=str)
+
 
 @app.command("set")
 def stream_set(
     ctx: typer.Context,
     session_id: SessionIdArg,
-    stream_type: Annotated[str, typer.Option("--type", metavar="TYPE", help=", ".join(sorted(streams.INPUT_TYPES)) + ".")],
+    stream_type: Annotated[InputType, typer.Option("--type", help="The input stream type.")],
     file_id: Annotated[str | None, typer.Option("--file-id", metavar="FILE_ID", help="An uploaded file's id (its name).")] = None,
     rtsp_url: Annotated[str | None, typer.Option("--rtsp-url", metavar="URL", help="rtsp://... camera URL.")] = None,
     size: Annotated[str | None, typer.Option("--size", metavar="HxW", help="Target image size, e.g. 360x640.")] = None,
@@ -31,11 +37,10 @@ def stream_set(
     json_: JsonOpt = False,
 ) -> None:
     """Set the session's input stream (input_stream.set); it replaces any earlier input."""
+    stream_type = stream_type.value
     extra = {**parse_json_object(config_json, "--config-json"), **parse_set(set_)}
     config = streams.input_config(stream_type, file_id=file_id, rtsp_url=rtsp_url, size=size, fps=fps, extra=extra)
     st = state(ctx)
-    if stream_type not in streams.INPUT_TYPES:
-        st.out.warn(f"{stream_type} is not a stream type atai knows; sending it anyway")
     reply = st.api().set_input(session_id, stream_type, config)
     st.out.done(reply, f"input stream of {session_id} set to {streams.describe_input(streams.stream_event(stream_type, config))}")
 
@@ -44,7 +49,7 @@ def stream_set(
 def stream_output(
     ctx: typer.Context,
     session_id: SessionIdArg,
-    stream_type: Annotated[str, typer.Option("--type", metavar="TYPE", help=", ".join(sorted(streams.OUTPUT_TYPES)) + ".")] = streams.SSE_WRITER,
+    stream_type: Annotated[OutputType, typer.Option("--type", help="The writer to attach.")] = streams.SSE_WRITER,
     set_: SetOpt = None,
     config_json: ConfigJsonOpt = None,
     json_: JsonOpt = False,
@@ -52,6 +57,7 @@ def stream_output(
     """Attach an output writer (output_stream.set); the default SSE writer makes any lens tailable over SSE."""
     from atai_cli.protocol.channels import sse_writer
 
+    stream_type = getattr(stream_type, "value", stream_type)
     config = {**parse_json_object(config_json, "--config-json"), **parse_set(set_)}
     st = state(ctx)
     api = st.api()
@@ -70,7 +76,7 @@ def stream_push(
     ctx: typer.Context,
     session_id: SessionIdArg,
     source: Annotated[str, typer.Argument(metavar="FILE", help="JSON lines or CSV; - reads stdin.")],
-    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="auto (by extension; stdin is jsonl), jsonl or csv.")] = "auto",
+    fmt: Annotated[PushFormat, typer.Option("--format", help="auto: by extension (stdin is jsonl).")] = "auto",
     rate: Annotated[float, typer.Option("--rate", metavar="N", min=0.001, help="Windows per second (the runner drops what overflows).")] = 1.0,
     window: Annotated[int, typer.Option("--window", metavar="ROWS", min=1, help="CSV rows per window.")] = 10,
     sensor_id: Annotated[str, typer.Option("--sensor-id", metavar="ID", help="sensor_metadata.sensor_id for CSV windows.")] = "atai",
@@ -82,8 +88,7 @@ def stream_push(
 
     from atai_cli.protocol.windows import csv_windows, jsonl_events
 
-    if fmt not in ("auto", "jsonl", "csv"):
-        raise UsageError(f"--format must be auto, jsonl or csv, got {fmt!r}")
+    fmt = getattr(fmt, "value", fmt)
     if fmt == "auto":
         fmt = "csv" if source != "-" and Path(source).suffix.lower() in (".csv", ".tsv") else "jsonl"
     st = state(ctx)

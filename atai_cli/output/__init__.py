@@ -112,6 +112,13 @@ class Output:
         else:
             self.success(message)
 
+    def report(self, data: Any, message: str) -> None:
+        """What a command found or would do: its data as JSON with --json, else a note on stderr."""
+        if self.json_mode:
+            self.json(data)
+        elif message:
+            self.info(message)
+
     def created(self, data: Any, message: str, ident: str, *, quiet: bool = False) -> None:
         """Something new with an id: the id alone with -q (for `$(...)`), JSON, or a ✓ line
         on stderr and the id on stdout."""

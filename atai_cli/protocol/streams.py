@@ -20,7 +20,9 @@ SYNTHETIC_READER = "synthetic_reader"  # emulator-only: benchmarks
 
 FILE_READERS = frozenset({CSV_READER, VIDEO_READER, JSONL_READER})
 RTSP_READERS = frozenset({RTSP_READER, RTSP_STREAMER})
+KAFKA_READER = "kafka_reader"  # documented (lens-api.md 10); not emulated
 INPUT_TYPES = FILE_READERS | RTSP_READERS | {SENSOR_STREAMER}
+KNOWN_INPUT_TYPES = INPUT_TYPES | {KAFKA_READER}
 
 SSE_WRITER = "server_sent_events_writer"
 SSE_WRITER_ALIAS = "server_side_events_writer"  # the spelling output_stream.set examples use
