@@ -26,6 +26,7 @@ class AppState:
         self.debug = False
         self.json_output = False  # set by any command's --json, before the command runs
         self._clients: list = []
+        self._secrets: list[str] = []  # given on the command line (e.g. --forward-secret)
 
     # -- global options -----------------------------------------------------------------
     @property
@@ -80,7 +81,8 @@ class AppState:
 
     def secrets(self) -> list[str]:
         """Everything that must never be printed, for the error boundary's last redaction."""
-        found = [self.api_key or "", self.env.get("ATAI_API_KEY") or "", self.env.get("ATAI_FORWARD_SECRET") or ""]
+        found = [self.api_key or "", self.env.get("ATAI_API_KEY") or "", self.env.get("ATAI_FORWARD_SECRET") or "",
+                 *self._secrets]
         settings = self.__dict__.get("unchecked_settings")
         if settings is not None:
             for secret in (settings.api_key, settings.forward_secret):
@@ -120,12 +122,15 @@ class AppState:
     def forward_secret(self, flag: str | None = None) -> str:
         """--forward-secret, else ATAI_FORWARD_SECRET, else the profile's (created once, 0600)."""
         if flag:
+            self._secrets.append(flag)
             return flag
         if self.settings.forward_secret is not None:
             return self.settings.forward_secret.get_secret_value()
         from atai_cli.config_file import ensure_forward_secret
 
-        return ensure_forward_secret(self.env.config_path, self.profile_name)
+        secret = ensure_forward_secret(self.env.config_path, self.profile_name)
+        self._secrets.append(secret)
+        return secret
 
     def close(self) -> None:
         for client in self._clients:

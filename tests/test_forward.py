@@ -257,3 +257,47 @@ def test_the_readme_receiver_verifies_what_atai_sends(emu, csv_session, tmp_path
         receiver.terminate()
         printed = receiver.communicate(timeout=10)[0].splitlines()
     assert printed == result.lines
+
+
+def test_a_command_still_running_at_ctrl_c_is_waited_for_then_terminated(emu, csv_session, tmp_path):
+    pidfile = tmp_path / "child.pid"
+    tail = atai_process(emu, "tail", csv_session, "--exec", f"echo $$ > {pidfile}; exec sleep 60")
+    emu.wait_for_reader(csv_session)
+    with emu.api() as api:
+        api.session_event(csv_session, "input_stream.set", CSV_INPUT)
+    emu.wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=30)
+    child = int(pidfile.read_text())
+    tail.send_signal(signal.SIGINT)
+    assert tail.wait(timeout=30) == 130
+    stderr = tail.stderr.read()
+    assert "exec terminated at exit" in stderr
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the --exec child outlived atai")
+
+
+def test_debug_traces_forwarding_without_any_secret(emu, csv_session):
+    feed(emu, csv_session)
+    with Receiver() as receiver:
+        result = run_cli("--debug", "tail", csv_session, "--forward-to", receiver.url(), "--forward-secret", SECRET,
+                         "--max-events", "2")
+    assert result.exit_code == 0, result.stderr
+    assert "> POST " + receiver.url() in result.stderr
+    assert SECRET not in result.stderr + result.stdout and emu.api_key not in result.stderr + result.stdout
+
+
+def test_the_forward_secret_never_reaches_exec_or_a_recording(emu, csv_session, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOMEWHERE", f"copy of {SECRET}")
+    feed(emu, csv_session)
+    record = tmp_path / "rec.jsonl"
+    with Receiver() as receiver:
+        result = run_cli("tail", csv_session, "--forward-to", receiver.url(), "--forward-secret", SECRET, "--max-events", "2",
+                         "--exec", f"env > {tmp_path}/env.txt", "--record", str(record))
+    assert result.exit_code == 0, result.stderr
+    assert SECRET not in (tmp_path / "env.txt").read_text() and SECRET not in record.read_text()

@@ -89,6 +89,8 @@ class Forwarder:
                 "Atai-Signature": signature(self.secret, body),
             }
             started = time.monotonic()
+            if self._trace:
+                self._trace(f"> POST {self.url} Atai-Session-Id={session_id} Atai-Event-Id={event_id or ''} ({len(body)} bytes)")
             try:
                 response = self.http.post(self.url, content=body, headers=headers)
                 status: int | None = response.status_code

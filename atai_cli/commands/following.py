@@ -67,6 +67,8 @@ class Follow:
             from atai_cli.client.forwarder import check_forward_url
 
             check_forward_url(flags.forward_to, flags.insecure_forward)
+        # Known before the recorder and --exec are told which secrets to keep out.
+        self.forward_secret = st.forward_secret(flags.forward_secret) if flags.forward_to else None
         self.cursor_path = Path(flags.cursor_file) if flags.cursor_file else None
         self.cursors = CursorStore(self.cursor_path)
         self.recorder = RecordSink(Path(flags.record), append=flags.record_append, secrets=st.secrets()) if flags.record else None
@@ -98,14 +100,10 @@ class Follow:
         if flags.forward_to:
             from atai_cli.client.forwarder import Forwarder
 
-            secret = st.forward_secret(flags.forward_secret)
-            sinks.append(ForwardSink(Forwarder(flags.forward_to, secret, timeout=flags.forward_timeout,
+            sinks.append(ForwardSink(Forwarder(flags.forward_to, self.forward_secret, timeout=flags.forward_timeout,
                                                trace=st.out.trace if st.debug else None), report))
         if flags.exec_:
-            secrets = st.secrets()
-            if flags.forward_to:
-                secrets.append(st.forward_secret(flags.forward_secret))
-            sinks.append(ExecSink(flags.exec_, st.env.environ, secrets, st.env.stderr, report))
+            sinks.append(ExecSink(flags.exec_, st.env.environ, st.secrets(), st.env.stderr, report))
         return sinks
 
     def run(self, api, session_ids: list[str], *, discover=None, on_open=None, single_id: str | None = None):
