@@ -149,6 +149,8 @@ class Follow:
         """The closing line, or the error for how the follow ended."""
         result = self.result
         out = self.st.out
+        if result.stopped_by == "stdout closed":
+            return  # the reader went away (`| head`): a quiet, clean end
         for sink in self.sinks:
             line = sink.summary()
             if line:

@@ -55,6 +55,8 @@ class FleetLines:
         self.out.line(f"+ {outcome.session_id} lens {outcome.lens_id or '-'} channel {outcome.channel}")
 
     def session_ended(self, outcome) -> None:
+        if outcome.reason == "stdout closed":
+            return  # `| head` had what it wanted: nothing to report
         state = "failed: " if outcome.failed else ""
         self.out.line(f"- {outcome.session_id} {state}{outcome.reason or 'ended'}")
 

@@ -49,12 +49,16 @@ def _watch_table(out: Output, fetch: Callable[[], list[dict]], columns: Sequence
     from rich.text import Text
 
     def render(rows: list[dict], error: str | None):
+        width = out.console.size.width
+        shown = list(columns) if width >= 110 else [c for c in columns if c.kind == "status" or c.header in ("SESSION ID", "AGE", "OUTPUTS")]
+        if width < 60:
+            shown = shown[:2]
         table = Table(title=f"sessions ({len(rows)}), every {interval:g}s" + (f"  {error}" if error else ""),
-                      title_justify="left", header_style="bold", expand=False)
-        for column in columns:
-            table.add_column(column.header, no_wrap=True, overflow="ellipsis")
+                      title_justify="left", header_style="bold", expand=False, box=None)
+        for column in shown:
+            table.add_column(column.header, no_wrap=True, overflow="fold" if column.header.endswith("ID") else "ellipsis")
         for row in redact(rows):
-            table.add_row(*(column.render(row) for column in columns))
+            table.add_row(*(column.render(row) for column in shown))
         return table if rows else Text("no active sessions", style="dim")
 
     rows: list[dict] = []
