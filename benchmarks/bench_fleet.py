@@ -73,6 +73,14 @@ class Emulator(bench_tail.Emulator):
             except httpx.TransportError:
                 time.sleep(0.05)
 
+    def env(self) -> dict:
+        """atai's environment as a user's shell has it: PYTHONUNBUFFERED (set in some CI and
+        container images) would make stdout unbuffered, one write per line, undoing atai's
+        one flush per network read."""
+        env = super().env()
+        env.pop("PYTHONUNBUFFERED", None)
+        return env
+
     def sessions(self, lens_id: str, n: int) -> list[str]:
         with ThreadPoolExecutor(8) as pool:
             return list(pool.map(lambda _: self.session(lens_id), range(n)))
@@ -131,6 +139,13 @@ class LineReader(threading.Thread):
                 self.pending[index] = parts.pop()
                 self.lines[index].extend((now, line) for line in parts)
                 self.count += len(parts)
+
+
+def restore_sigint() -> None:
+    """A shell starts background jobs (`cmd &`) with SIGINT ignored, and an ignored signal stays
+    ignored across exec: atai would never see the benchmark's SIGINT. A handler is reset to the
+    default on exec, so the children get Python's usual KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -261,6 +276,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="sizes 1,10 (mailbox 1,10) for 5 s: a smoke run")
     parser.add_argument("--json", metavar="FILE", help="also write every result to FILE")
     args = parser.parse_args()
+    restore_sigint()
     if args.quick:
         args.sizes, args.mailbox_sizes, args.seconds = "1,10", "1,10", 5.0
     sizes = [int(s) for s in args.sizes.split(",") if s]
