@@ -20,7 +20,9 @@ Atai-Event-Id and the body; bodies are parsed after the run.
   --forward-to (stdout minus emitted_at) as the baseline.
 - Slow receiver: the same, with a receiver that answers after --slow-ms, at a rate it can
   keep up with: how long a line waits for stdout when the receiver is slow.
-- Fleet: --fleet sessions at --rate each, one tail, one receiver.
+- Fleet: --fleet sessions, one tail, one receiver: throughput at rate_hz 0, then latency at
+  each of --fleet-rates per session. CPU shares of atai, the emulator and this process show
+  which one runs out first.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -40,7 +43,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_fleet import ATAI, SSE_LENS, Emulator, LineReader, percentile, restore_sigint  # noqa: E402
+from bench_fleet import ATAI, SSE_LENS, Emulator, LineReader, percentile, proc_cpu, restore_sigint  # noqa: E402
 
 
 class Receiver:
@@ -111,12 +114,22 @@ def forward_args(receiver: Receiver) -> list[str]:
     return ["--forward-to", receiver.url, "--forward-secret", "x"]
 
 
-def wait_exit(proc: subprocess.Popen, timeout: float) -> int:
+def wait_exit(proc: subprocess.Popen, timeout: float) -> tuple[int, float]:
+    """Exit code and CPU seconds (user + system) of the atai process; SIGINT after `timeout`."""
+    timer = threading.Timer(timeout, lambda: proc.send_signal(signal.SIGINT))
+    timer.start()
     try:
-        return proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGINT)
-        return proc.wait(10)
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process: the receiver and the stdout reader live here."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def in_order(records, session_ids: list[str], count: int) -> bool:
@@ -137,7 +150,7 @@ def throughput_forward(emu: Emulator, receiver: Receiver, count: int) -> tuple[f
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=emu.env())
     emu.wait_reader(sid, proc)
     emu.stream(sid, count, 0.0, end=True)
-    code = wait_exit(proc, 600)
+    code, _ = wait_exit(proc, 600)
     records = receiver.take()
     emu.destroy([sid])
     if code != 0 or len(records) != count:
@@ -152,7 +165,7 @@ def throughput_stdout(emu: Emulator, count: int) -> float:
     reader.start()
     emu.wait_reader(sid, proc)
     emu.stream(sid, count, 0.0, end=True)
-    code = wait_exit(proc, 600)
+    code, _ = wait_exit(proc, 600)
     reader.join(30)
     proc.stdout.close()
     emu.destroy([sid])
@@ -164,7 +177,9 @@ def throughput_stdout(emu: Emulator, count: int) -> float:
 
 # -- (b) latency, (c) fleet ----------------------------------------------------------------------
 def latency_run(emu: Emulator, receiver: Receiver | None, n: int, count: int, rate: float) -> dict:
-    """n sessions at `rate` each, one tail; stdout through a pipe; with or without forwarding."""
+    """n sessions at `rate` each (0: as fast as the emulator goes), one tail; stdout through a
+    pipe; with or without forwarding. Also the CPU seconds of atai, the emulator and this
+    process (receiver + stdout reader) over the streaming part."""
     session_ids = emu.sessions(SSE_LENS, n)
     if receiver is not None:
         receiver.take()
@@ -174,9 +189,12 @@ def latency_run(emu: Emulator, receiver: Receiver | None, n: int, count: int, ra
     reader.start()
     for sid in session_ids:
         emu.wait_reader(sid, proc)
+    cpu0, emu0, atai0, started = own_cpu(), emu.cpu_seconds(), proc_cpu(proc.pid), time.time()
     for sid in session_ids:
         emu.stream(sid, count, rate, end=True)
-    code = wait_exit(proc, count / rate + 120)
+    code, atai_cpu = wait_exit(proc, (count / rate if rate else 0) + 120)
+    wall, harness_cpu, emu_cpu = time.time() - started, own_cpu() - cpu0, emu.cpu_seconds() - emu0
+    atai_cpu -= atai0  # the streaming part only, without atai's start-up
     reader.join(30)
     proc.stdout.close()
     records = receiver.take() if receiver is not None else []
@@ -190,8 +208,11 @@ def latency_run(emu: Emulator, receiver: Receiver | None, n: int, count: int, ra
         doc = json.loads(line)
         sid = doc["session_id"] if fleet else session_ids[0]
         result = doc["payload"] if fleet else doc["event_data"]
-        printed[(sid, result["seq"])] = (arrived, result["emitted_at"])
-    out = {"stdout": sorted((t - e) * 1000 for t, e in printed.values())}
+        printed[(sid, result["seq"])] = (arrived, result.get("emitted_at", 0.0))
+    out = {"stdout": sorted((t - e) * 1000 for t, e in printed.values()), "wall_s": wall,
+           "cpu": {"atai": atai_cpu, "emulator": emu_cpu, "receiver + reader": harness_cpu}}
+    if len(lines) > 1:
+        out["stdout_per_s"] = (len(lines) - 1) / (lines[-1][0] - lines[0][0])
     if receiver is not None:
         added, forwarded = [], []
         for arrived, sid, _, body in records:
@@ -206,6 +227,11 @@ def latency_run(emu: Emulator, receiver: Receiver | None, n: int, count: int, ra
     return out
 
 
+def cpu_line(run: dict) -> str:
+    """CPU use as a share of one core over the run (the machine has os.cpu_count() cores)."""
+    return ", ".join(f"{name} {seconds / run['wall_s'] * 100:.0f}%" for name, seconds in run["cpu"].items())
+
+
 def p(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} | {percentile(values, 0.99):.2f}"
 
@@ -216,7 +242,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (order alternates)")
     parser.add_argument("--rate", type=float, default=200.0, help="events/s per session for the latency runs")
     parser.add_argument("--latency-events", type=int, default=2_000, help="events per session per latency run")
-    parser.add_argument("--fleet", type=int, default=10, help="sessions for the fleet run (0: none)")
+    parser.add_argument("--fleet", type=int, default=10, help="sessions for the fleet runs (0: none)")
+    parser.add_argument("--fleet-rates", default="200,50", help="events/s per session for the fleet latency runs")
     parser.add_argument("--slow-ms", type=float, default=20.0,
                         help="also a run whose receiver answers after this many ms (0: none)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
@@ -224,6 +251,7 @@ def main() -> None:
     restore_sigint()
     if args.quick:
         args.events, args.rounds, args.latency_events, args.fleet = 3_000, 1, 400, 3
+    args.fleet_rates = [float(r) for r in str(args.fleet_rates).split(",") if r]
     emu = Emulator(retention=4096)
     receiver = Receiver()
     try:
@@ -277,18 +305,33 @@ def main() -> None:
             print(f"| receiver - stdout (same event, same run) | {p(slow['added'])} |", flush=True)
 
         if args.fleet:
-            base = latency_run(emu, None, args.fleet, args.latency_events, args.rate)
-            fleet = latency_run(emu, receiver, args.fleet, args.latency_events, args.rate)
-            print(f"\n## Fleet: {args.fleet} sessions x {args.rate:g}/s, one tail, one receiver "
-                  f"({args.latency_events:,} events each)\n")
-            print("| measured | p50 ms | p99 ms |")
-            print("|---|---:|---:|")
-            print(f"| stdout - emitted_at, without --forward-to | {p(base['stdout'])} |")
-            print(f"| stdout - emitted_at, with --forward-to | {p(fleet['stdout'])} |")
-            print(f"| receiver - emitted_at | {p(fleet['forwarded'])} |")
-            print(f"| receiver - stdout (same event, same run) | {p(fleet['added'])} |")
-            print(f"\nforwarded {fleet['events_per_s']:,.0f} events/s (expected {args.fleet * args.rate:g}); "
-                  f"every session in order: {fleet['in_order']}")
+            n, count = args.fleet, args.latency_events
+            fast_base = latency_run(emu, None, n, count, 0.0)
+            fast = latency_run(emu, receiver, n, count, 0.0)
+            print(f"\n## Fleet: {n} sessions, one tail, one receiver\n")
+            print(f"Throughput, rate_hz 0 ({count:,} events per session):\n")
+            print("| atai tail | events/s, all sessions | every session in order | CPU, share of one core |")
+            print("|---|---:|---|---|")
+            print(f"| stdout only (pipe) | {fast_base['stdout_per_s']:,.0f} | yes | {cpu_line(fast_base)} |")
+            print(f"| --forward-to | {fast['events_per_s']:,.0f} | {'yes' if fast['in_order'] else '**NO**'} | {cpu_line(fast)} |")
+            print(f"\nLatency ({count:,} events per session):\n")
+            print("| sessions x rate | measured | p50 ms | p99 ms |")
+            print("|---|---|---:|---:|")
+            notes = []
+            for rate in args.fleet_rates:
+                base = latency_run(emu, None, n, count, rate)
+                fleet = latency_run(emu, receiver, n, count, rate)
+                label = f"{n} x {rate:g}/s"
+                print(f"| {label} | stdout - emitted_at, without --forward-to | {p(base['stdout'])} |")
+                print(f"| {label} | stdout - emitted_at, with --forward-to | {p(fleet['stdout'])} |")
+                print(f"| {label} | receiver - emitted_at | {p(fleet['forwarded'])} |")
+                print(f"| {label} | receiver - stdout (same event, same run) | {p(fleet['added'])} |", flush=True)
+                notes.append(f"{label}: forwarded {fleet['events_per_s']:,.0f} events/s (offered {n * rate:g}), every "
+                             f"session in order: {fleet['in_order']}; CPU with forwarding: {cpu_line(fleet)}; "
+                             f"without: {cpu_line(base)}")
+            print()
+            for note in notes:
+                print(f"- {note}")
     finally:
         receiver.close()
         emu.close()
