@@ -48,7 +48,10 @@ class Emulator:
                 time.sleep(0.05)
 
     def env(self) -> dict:
-        return {**os.environ, "ATAI_API_ENDPOINT": self.endpoint, "ATAI_API_KEY": self.key, "BENCH_API_KEY": self.key}
+        # As a user's shell has it: PYTHONUNBUFFERED (set in some CI environments) makes every
+        # reader write once per line, which is not what is being compared.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        return {**env, "ATAI_API_ENDPOINT": self.endpoint, "ATAI_API_KEY": self.key, "BENCH_API_KEY": self.key}
 
     def event(self, session_id: str, kind: str, data=None) -> dict:
         body = {"session_id": session_id, "event": {"type": kind, **({"event_data": data} if data else {})}}

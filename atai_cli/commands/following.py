@@ -96,7 +96,11 @@ class Follow:
         from atai_cli.pipeline.sinks import ExecSink, ForwardSink, StdoutSink, ViewSink
 
         st, flags = self.st, self.flags
-        sinks: list = [ViewSink(self.view) if self.view is not None else StdoutSink(st.out.jsonl(batched=True), st.out.warn)]
+        # Lines are batched up to each network read; with a receiver or a command after stdout,
+        # each line is flushed at once so it never waits for them.
+        slow_sinks_follow = bool(flags.forward_to or flags.exec_)
+        sinks: list = [ViewSink(self.view) if self.view is not None
+                       else StdoutSink(st.out.jsonl(batched=not slow_sinks_follow), st.out.warn)]
         if flags.forward_to:
             from atai_cli.client.forwarder import Forwarder
 
