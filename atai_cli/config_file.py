@@ -25,9 +25,10 @@ def _tomllib():
     return tomllib
 
 
-def write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str, *, create_dirs: bool = True) -> None:
     """Write a file only its owner can read (0600), atomically, whatever the umask."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if create_dirs:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o600)

@@ -55,11 +55,11 @@ def test_recording_a_mailbox_session(emu, tmp_path):
 
 
 def test_every_api_key_and_secret_is_scrubbed_from_a_recording(tmp_path):
-    from atai_cli.pipeline.sinks import RecordSink
+    from atai_cli.pipeline.recorder import Recorder
     from atai_cli.protocol.records import OutputEvent
 
     path = tmp_path / "rec.jsonl"
-    sink = RecordSink(path, append=False, secrets=["sk-the-real-key", "forward-secret-value"])
+    sink = Recorder(path, append=False, secrets=["sk-the-real-key", "forward-secret-value"])
     sink.add_session("lsn-1", "lns-1", "sse")
     data = {"type": "session.record", "event_data": {"api_key": "sk-the-real-key", "list": [{"api_key": "other"}],
                                                     "note": "echoes sk-the-real-key and forward-secret-value"}}

@@ -5,12 +5,15 @@ from __future__ import annotations
 from atai_cli.emulator.catalog import MAILBOX_LENS_ID, SSE_LENS_ID
 
 
-def test_a_session_read_that_never_answers_is_a_timeout_not_a_type_error(cli, emu):
+def test_a_session_read_that_never_answers_is_a_broken_connection_not_a_type_error(cli, emu):
     session_id = emu.running_session(MAILBOX_LENS_ID)
     emu.configure(ws_silent_types="session.read")
-    result = cli("tail", session_id, env={"ATAI_TIMEOUT": "0.3"})  # no --timeout: the per-request one applies
-    assert result.exit_code == 5, result.stderr
-    assert "no reply to session.read" in result.stderr
+    # no --timeout: each request's own timeout applies; a reply that never comes is a half-open
+    # connection, retried like a dropped one until --give-up-after
+    result = cli("tail", session_id, "--give-up-after", "1", env={"ATAI_TIMEOUT": "0.3"})
+    assert result.exit_code == 1, result.stderr
+    assert "gave up reconnecting after 1s: no reply to session.read" in result.stderr
+    assert "reconnecting in" in result.stderr
     assert "TypeError" not in result.stderr and "unexpected failure" not in result.stderr
 
 

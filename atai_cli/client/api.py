@@ -295,12 +295,6 @@ class LensApi:
         reply = check_reply(self.session_event(session_id, "session.modify", params), "session.modify")
         return reply.get("event_data") or {}
 
-    def session_params(self, session_id: str) -> dict:
-        """The session's current model parameters (session.get)."""
-        reply = self.session_event(session_id, "session.get", {})
-        data = reply.get("event_data")
-        return data if isinstance(data, dict) else {}
-
     def set_input(self, session_id: str, stream_type: str, config: dict) -> dict:
         """input_stream.set: the session's input, replacing any earlier one."""
         reply = self.session_event(session_id, "input_stream.set", stream_event(stream_type, config))

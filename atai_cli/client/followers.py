@@ -65,10 +65,6 @@ class Follower:
     def _interrupt(self) -> None:
         """Subclasses unblock a read in progress (shut the socket down)."""
 
-    def cursor(self) -> dict:
-        """Where to resume: saved in --cursor-file, printed in the resume hint."""
-        raise NotImplementedError
-
     # -- status -------------------------------------------------------------------------
     def _set(self, state: str, detail: str = "", retry_at: float | None = None) -> None:
         self.status.update(state, detail, retry_at)

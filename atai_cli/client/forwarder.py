@@ -27,7 +27,11 @@ RETRY_STATUSES = frozenset({408, 429})
 
 def check_forward_url(url: str, insecure: bool = False) -> str:
     """http only to a loopback host, else https; anything else is a usage error."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a port that is not a number in range
+    except ValueError as exc:
+        raise UsageError(f"--forward-to {url!r} is not a valid URL: {exc}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"--forward-to must be an http:// or https:// URL, got {url!r}")
     if parts.scheme == "http" and not insecure and not is_loopback(parts.hostname):
@@ -36,6 +40,13 @@ def check_forward_url(url: str, insecure: bool = False) -> str:
             hint="use https, or pass --insecure-forward to send events unencrypted",
         )
     return url
+
+
+def header_value(text: str) -> str:
+    """Server data made safe for an HTTP header: printable ASCII, the rest percent-encoded."""
+    from urllib.parse import quote
+
+    return quote(text, safe="".join(chr(c) for c in range(0x20, 0x7f) if chr(c) not in "%"))
 
 
 def is_loopback(host: str) -> bool:
@@ -83,22 +94,29 @@ class Forwarder:
         while True:
             headers = {
                 "Content-Type": "application/json",
-                "Atai-Session-Id": session_id,
-                "Atai-Event-Id": event_id or "",
-                "Atai-Event-Type": event_type or "",
+                "Atai-Session-Id": header_value(session_id),
+                "Atai-Event-Id": header_value(event_id or ""),
+                "Atai-Event-Type": header_value(event_type or ""),
                 "Atai-Signature": signature(self.secret, body),
             }
             started = time.monotonic()
             if self._trace:
                 self._trace(f"> POST {self.url} Atai-Session-Id={session_id} Atai-Event-Id={event_id or ''} ({len(body)} bytes)")
             try:
-                response = self.http.post(self.url, content=body, headers=headers)
-                status: int | None = response.status_code
-                detail = response.reason_phrase
-                retry_after = parse_retry_after(response.headers.get("retry-after")) if status == 429 else None
+                # The status is the answer; the body is never read (nor decoded).
+                with self.http.stream("POST", self.url, content=body, headers=headers) as response:
+                    status: int | None = response.status_code
+                    detail = response.reason_phrase
+                    retry_after = parse_retry_after(response.headers.get("retry-after")) if status == 429 else None
+                    _drain(response)
             except httpx.TimeoutException:
                 status, detail, retry_after = None, "timed out", None
-            except httpx.TransportError as exc:
+            except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
+                # Nothing a retry would change: reject this event rather than stall the session.
+                attempt = Attempt("rejected", None, (time.monotonic() - started) * 1000, f"cannot send it: {exc}")
+                report(attempt)
+                return attempt
+            except httpx.RequestError as exc:  # connection refused, reset, a protocol error of the receiver
                 status, detail, retry_after = None, _short(exc), None
             ms = (time.monotonic() - started) * 1000
             if status is not None and 200 <= status < 300:
@@ -113,6 +131,15 @@ class Forwarder:
             report(Attempt("retry", status, ms, detail or "", delay))
             if stop.wait(delay):
                 return Attempt("cancelled", status, ms, "stopped before it was delivered")
+
+
+def _drain(response: httpx.Response, limit: int = 64 * 1024) -> None:
+    """Read (a bounded amount of) the body, undecoded, so the connection can be kept alive."""
+    seen = 0
+    for chunk in response.iter_raw():
+        seen += len(chunk)
+        if seen > limit:
+            break
 
 
 def _short(exc: Exception) -> str:

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 from atai_cli.client.followers import Follower, describe_failure
 from atai_cli.client.socket import SessionSocket
 from atai_cli.errors import AuthError, NetworkError, NotFoundError, OperationTimeout
-from atai_cli.protocol.records import OutputEvent
+from atai_cli.protocol.records import OutputEvent, payload_type
 
 
 class MailboxFollower(Follower):
@@ -71,9 +71,9 @@ class MailboxFollower(Follower):
                         break
                     self._sleep(self._retry_in("the session is not known yet"))
                     continue
-                except (AuthError, OperationTimeout):
+                except AuthError:
                     raise
-                except NetworkError as exc:
+                except (NetworkError, OperationTimeout) as exc:  # a reply that never comes: a half-open socket
                     self.close()
                     if self.stopped:
                         break
@@ -83,6 +83,8 @@ class MailboxFollower(Follower):
                 self._healthy()
                 body = reply.get("event_data") or {}
                 messages = body.get("messages") if isinstance(body, dict) else None
+                if messages is not None and not isinstance(messages, list):
+                    messages = None  # not what session.read promises: read again later
                 if messages:
                     first = self.read_count
                     self.read_count += len(messages)
@@ -91,7 +93,7 @@ class MailboxFollower(Follower):
                     for index, message in enumerate(messages, first + 1):
                         if index <= self._skip:
                             continue  # consumed before this resume
-                        kind = message.get("type") if isinstance(message, dict) else None
+                        kind = payload_type(message)
                         yield OutputEvent("read", None, kind or "message", kind, message, session_id=self.session_id)
                         if self.stopped:
                             return

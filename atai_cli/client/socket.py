@@ -109,9 +109,10 @@ class SessionSocket:
         except (OSError, websocket.WebSocketException) as exc:
             self.close()
             raise SocketClosed(f"the session WebSocket dropped while sending {event_type}: {exc}") from exc
-        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        wait = timeout if timeout is not None else self.timeout
+        deadline = time.monotonic() + wait
         while True:
-            reply = self._receive(event_type, deadline)
+            reply = self._receive(event_type, deadline, wait)
             if reply is None:
                 continue
             kind = reply.get("type")
@@ -126,16 +127,16 @@ class SessionSocket:
                 raise ApiError(f"{event_type} failed: {text}")
             self.trace(f"< WS skipped unrelated frame of type {kind!r}")
 
-    def _receive(self, event_type: str, deadline: float) -> dict | None:
+    def _receive(self, event_type: str, deadline: float, wait: float) -> dict | None:
         assert self._ws is not None
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise OperationTimeout(f"no reply to {event_type} from the session WebSocket")
+            raise OperationTimeout(f"no reply to {event_type} after {wait:g}s")
         self._ws.settimeout(remaining)
         try:
             opcode, data = self._ws.recv_data()
         except websocket.WebSocketTimeoutException as exc:
-            raise OperationTimeout(f"no reply to {event_type} from the session WebSocket") from exc
+            raise OperationTimeout(f"no reply to {event_type} after {wait:g}s") from exc
         except (OSError, websocket.WebSocketException) as exc:
             self.close()
             raise SocketClosed(f"the session WebSocket dropped while waiting for {event_type}: {exc}") from exc
@@ -143,7 +144,9 @@ class SessionSocket:
             self.close()
             raise SocketClosed(f"the server closed the session WebSocket during {event_type}")
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-        self.trace(f"< WS {redact_text(text[:300], self.api_key)}")
+        # The server echoes the caller's key in session records: it never goes further than here.
+        text = redact_text(text, self.api_key)
+        self.trace(f"< WS {text[:300]}")
         try:
             reply = json.loads(text)
         except ValueError:

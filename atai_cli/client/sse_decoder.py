@@ -13,6 +13,13 @@ import codecs
 import re
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# A server that never ends a line (or an event) must not grow memory without bound.
+MAX_LINE = 16 * 1024 * 1024
+MAX_DATA_LINES = 100_000
+
+
+class StreamTooLarge(ValueError):
+    """A line or an event beyond the limits above."""
 
 
 class ServerSentEvent:
@@ -85,6 +92,8 @@ class EventStreamDecoder:
         if self._pending:
             lines[0] = self._pending + lines[0]
         self._pending = lines.pop()
+        if len(self._pending) > MAX_LINE:
+            raise StreamTooLarge(f"a line longer than {MAX_LINE // (1024 * 1024)} MiB with no end")
         return self._process(lines) if lines else []
 
     def _process(self, lines: list[str]) -> list[ServerSentEvent]:
@@ -126,6 +135,8 @@ class EventStreamDecoder:
             elif name == "retry":
                 if value and value.isascii() and value.isdigit():
                     self.retry = int(value)
+        if len(data) > MAX_DATA_LINES:
+            raise StreamTooLarge(f"an event of more than {MAX_DATA_LINES} data lines with no end")
         self._data = data
         self._event = event_type
         self._id_buffer = id_buffer

@@ -19,9 +19,9 @@ import httpx
 
 from atai_cli.client.followers import Follower, describe_failure
 from atai_cli.client.rest import RETRY_STATUSES, RedirectLoop, raise_for_status
-from atai_cli.client.sse_decoder import EventStreamDecoder
+from atai_cli.client.sse_decoder import EventStreamDecoder, StreamTooLarge
 from atai_cli.errors import ProtocolError
-from atai_cli.protocol.records import STREAM_END, STREAM_HEARTBEAT, STREAM_START, OutputEvent, remaining
+from atai_cli.protocol.records import STREAM_END, STREAM_HEARTBEAT, STREAM_START, OutputEvent, payload_type, remaining
 
 DEDUP_WINDOW = 4096
 _raw_decode = json.JSONDecoder().raw_decode
@@ -175,7 +175,10 @@ class SseFollower(Follower):
         decoder = EventStreamDecoder(self.last_event_id)
         healthy = False
         for chunk in response.iter_bytes():
-            events = decoder.feed(chunk)
+            try:
+                events = decoder.feed(chunk)
+            except StreamTooLarge as exc:
+                raise ProtocolError(f"{self.url} sent {exc}") from exc
             if decoder.retry is not None:
                 self.backoff.reset(decoder.retry / 1000.0)
             if events and not healthy:
@@ -215,5 +218,4 @@ class SseFollower(Follower):
             data = parse_json(raw)
         except ValueError:
             return OutputEvent("sse", sse.last_event_id or None, sse.event, None, raw, raw, ok=False, session_id=self.session_id)
-        kind = data.get("type") if isinstance(data, dict) else None
-        return OutputEvent("sse", sse.last_event_id or None, sse.event, kind, data, raw, session_id=self.session_id)
+        return OutputEvent("sse", sse.last_event_id or None, sse.event, payload_type(data), data, raw, session_id=self.session_id)

@@ -21,10 +21,16 @@ def _argument_pieces(command, ctx) -> list[str]:
     return pieces
 
 
+def _no_type_labels(ctx) -> None:
+    return None
+
+
 def _quiet_flags(params: list) -> list:
     for param in params:
         if param.param_type_name == "option" and getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""  # Typer would show <bool>, as if the flag took a value
+        elif param.param_type_name == "argument":
+            param.display_type_rich = _no_type_labels  # SESSION_ID says what it is; <str> adds nothing
     return params
 
 

@@ -56,8 +56,9 @@ class Follow:
     def __init__(self, st, flags: FollowFlags, *, fleet_mode: bool, command: str = "atai tail") -> None:
         from atai_cli.pipeline.cursors import CursorStore
         from atai_cli.pipeline.filters import EventFilter
-        from atai_cli.pipeline.sinks import RecordSink
+        from atai_cli.pipeline.recorder import Recorder
 
+        st.settings  # loaded first: bad settings stop here, and the key joins the secrets kept out
         self.st = st
         self.flags = flags
         self.fleet_mode = fleet_mode
@@ -70,8 +71,8 @@ class Follow:
         # Known before the recorder and --exec are told which secrets to keep out.
         self.forward_secret = st.forward_secret(flags.forward_secret) if flags.forward_to else None
         self.cursor_path = Path(flags.cursor_file) if flags.cursor_file else None
-        self.cursors = CursorStore(self.cursor_path)
-        self.recorder = RecordSink(Path(flags.record), append=flags.record_append, secrets=st.secrets()) if flags.record else None
+        self.cursors = CursorStore(self.cursor_path, warn=st.out.warn)
+        self.recorder = Recorder(Path(flags.record), append=flags.record_append, secrets=st.secrets()) if flags.record else None
         out = st.out
         if fleet_mode:
             self.shape = SHAPE_FLEET
@@ -98,9 +99,12 @@ class Follow:
         st, flags = self.st, self.flags
         # Lines are batched up to each network read; with a receiver or a command after stdout,
         # each line is flushed at once so it never waits for them.
-        slow_sinks_follow = bool(flags.forward_to or flags.exec_)
+        batched = self.view is None and not (flags.forward_to or flags.exec_)
+        if batched:
+            self.cursors.auto_commit = False  # a cursor is saved only past lines out of the buffer
         sinks: list = [ViewSink(self.view) if self.view is not None
-                       else StdoutSink(st.out.jsonl(batched=not slow_sinks_follow), st.out.warn)]
+                       else StdoutSink(st.out.jsonl(batched=batched), st.out.warn,
+                                       on_flushed=self.cursors.commit if batched else None)]
         if flags.forward_to:
             from atai_cli.client.forwarder import Forwarder
 
@@ -122,8 +126,7 @@ class Follow:
         reporter = view or (FleetLines(st.out) if self.fleet_mode else SingleSessionLines(st.out))
         report = view.log if view is not None else st.out.line
         self.sinks = sinks = self._sinks(report)
-        if self.recorder is not None and not discover:
-            self.recorder.expect(session_ids)
+        records = self._check_recording(api, session_ids) if self.recorder is not None and not discover else {}
         options = FollowOptions(
             channel=flags.channel, since=flags.since, client_id=flags.client_id or st.client_id(),
             heartbeat=flags.heartbeat, wait_timeout=flags.timeout or 60.0, max_events=flags.max_events,
@@ -132,9 +135,28 @@ class Follow:
         )
         fleet = Fleet(api, options, sinks=sinks, reporter=reporter, filter=self.filter, cursors=self.cursors,
                       recorder=self.recorder, discover=discover, on_open=on_open)
+        for sid, record in records.items():
+            fleet.add(sid, record)
         with view if view is not None else nullcontext():
             self.result = fleet.run(session_ids)
         return self.result
+
+    def _check_recording(self, api, session_ids: list[str]) -> dict[str, dict]:
+        """Appending to a recording: each session must be the recorded one on the same lens and
+        channel, checked before anything starts (exit 2). The records are reused."""
+        from atai_cli.protocol.channels import choose_channel
+
+        recorder = self.recorder
+        recorder.expect(session_ids)
+        if not recorder.recorded_sessions:
+            return {}
+        records = {}
+        for sid in session_ids:
+            record = api.session_status(sid)
+            channel, _ = choose_channel(record.get("lens_config"), self.flags.channel)
+            recorder.check(sid, record.get("lens_id"), channel)
+            records[sid] = record
+        return records
 
     # -- concluding -------------------------------------------------------------------------
     def resume_hint(self, outcome=None, *, destroyed: bool = False) -> str:
@@ -161,6 +183,10 @@ class Follow:
                 out.info(line)
         if self.recorder is not None:
             out.info(f"recorded {plural(self.recorder.written, 'event')} to {self.recorder.path}")
+        for outcome in result.outcomes:
+            if outcome.unread:
+                out.warn(f"{outcome.session_id}: {plural(outcome.unread, 'mailbox message')} read but not printed; "
+                         f"the server's cursor for this client id is past them (--cursor-file keeps them for the next run)")
         if self.fleet_mode:
             self._conclude_fleet(result, destroyed)
         else:
@@ -174,8 +200,8 @@ class Follow:
         outcome = result.outcomes[0]
         printed = plural(outcome.events, "event")
         hint = self.resume_hint(outcome, destroyed=destroyed)
-        if result.stopped_by == "interrupted":
-            raise Interrupted(f"interrupted after {printed}", hint=hint)
+        if result.stopped_by in ("interrupted", "terminated"):
+            raise _interruption(result.stopped_by, f"after {printed}", hint)
         if result.stopped_by == "timeout":
             raise OperationTimeout(f"--timeout {self.flags.timeout:g}s reached after {printed}; the stream had not ended", hint=hint)
         if outcome.failed:
@@ -198,8 +224,8 @@ class Follow:
         failed = [o for o in result.outcomes if o.failed]
         total = plural(result.printed, "event")
         sessions = plural(len(result.outcomes), "session")
-        if result.stopped_by == "interrupted":
-            raise Interrupted(f"interrupted after {total} from {sessions}", hint=self.resume_hint())
+        if result.stopped_by in ("interrupted", "terminated"):
+            raise _interruption(result.stopped_by, f"after {total} from {sessions}", self.resume_hint())
         if result.stopped_by == "timeout":
             raise OperationTimeout(f"--timeout {self.flags.timeout:g}s reached after {total} from {sessions}",
                                    hint=self.resume_hint())
@@ -215,6 +241,13 @@ class Follow:
                 out.error(f"{outcome.session_id}: {outcome.reason}")
             names = ", ".join(o.session_id for o in failed[:5]) + (" …" if len(failed) > 5 else "")
             raise AtaiError(f"{len(failed)} of {sessions} failed: {names}", hint="each reason is on a line above")
+
+
+def _interruption(how: str, after: str, hint: str) -> Interrupted:
+    error = Interrupted(f"{how} {after}", hint=hint)
+    if how == "terminated":
+        error.exit_code = 143  # 128 + SIGTERM, as shells report it
+    return error
 
 
 def _add_channel_hint(error: AtaiError) -> None:

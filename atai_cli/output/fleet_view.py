@@ -120,7 +120,7 @@ class FleetView(RedrawnView):
                              (f"{total} events  {rate:.1f}/s", "dim"), no_wrap=True, overflow="ellipsis")
         parts: list = [head, *(Text(n, style="yellow", no_wrap=True, overflow="ellipsis") for n in notes)]
 
-        # Half the height for sessions (at least 3 rows), the rest for events.
+        # Half the height for sessions (at least one row), the rest for events.
         session_room = max(1, min(len(rows), (height - len(parts)) // 2 - 2))
         shown, hidden = rows[:session_room], len(rows) - session_room
         columns = _columns_for(width)

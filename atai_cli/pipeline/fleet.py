@@ -17,8 +17,10 @@ and stops everything on Ctrl-C.
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -27,7 +29,8 @@ from atai_cli.errors import AtaiError, NotFoundError, StdoutClosed
 from atai_cli.output.jsonl import event_line
 from atai_cli.pipeline.cursors import CursorStore
 from atai_cli.pipeline.filters import EventFilter
-from atai_cli.pipeline.sinks import RecordSink, Sink
+from atai_cli.pipeline.recorder import Recorder
+from atai_cli.pipeline.sinks import Sink
 from atai_cli.protocol import status as st
 from atai_cli.protocol.channels import choose_channel, sse_writer
 from atai_cli.protocol.records import OutputEvent, StreamStatus
@@ -35,7 +38,13 @@ from atai_cli.protocol.records import OutputEvent, StreamStatus
 STACK_SIZE = 512 * 1024  # plenty for a follower; keeps 200 threads' reservations small
 RESTART_DELAY = 1.0  # before re-opening a discovered session whose stream ended idle
 STOP_REASONS = {"max-events": "stopped: --max-events reached", "timeout": "stopped: --timeout reached",
-                "idle": "stopped: --idle-exit", "interrupted": "stopped: interrupted", "ended": "stopped"}
+                "idle": "stopped: --idle-exit", "interrupted": "stopped: interrupted",
+                "terminated": "stopped: terminated", "ended": "stopped"}
+FLUSH_WAIT = 1.0  # at exit, how long to wait for stdout if a writer is stuck on a full pipe
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop as for Ctrl-C (cursors saved, recording closed), exit 143."""
 
 
 @dataclass
@@ -66,8 +75,8 @@ class SessionOutcome:
     error: BaseException | None = None
     status: StreamStatus | None = None
     last_event_at: float | None = None
-    started_at: float = field(default_factory=time.monotonic)
     warnings: list[str] = field(default_factory=list)
+    unread: int = 0  # mailbox messages read from the server but not handed on (no cursor file)
 
     @property
     def failed(self) -> bool:
@@ -121,17 +130,16 @@ class _Worker:
             outcome.warnings = channel_warnings(record, channel, fleet.opts)
             outcome.state = "following"
             fleet.reporter.session_started(outcome)
-            since, client_id, offset, skip = self._resume_point(channel)
-            fleet.cursors.start(self.session_id, channel, since, client_id, offset, skip)
+            resume = self._resume_point(channel)
+            fleet.cursors.start(self.session_id, channel, *resume)
             while not self.stop.is_set():
-                self._follow_once(record, channel)
-                if not self._should_restart():
+                ended_by = self._follow_once(record, channel, resume)
+                if not self._should_restart(ended_by):
                     break
-                since, client_id, offset, skip = self._resume_point(channel)
+                resume = self._resume_point(channel)
             if outcome.state != "failed":
                 outcome.state = "ended"
-                ended_by = self.follower.end_reason if self.follower and not self.stop.is_set() else ""
-                outcome.reason = outcome.reason or ended_by or self.stop_reason
+                outcome.reason = outcome.reason or ("" if self.stop.is_set() else ended_by) or self.stop_reason
         except StdoutClosed:
             outcome.state, outcome.reason = "ended", "stdout closed"
             fleet.request_stop("stdout closed")
@@ -142,6 +150,7 @@ class _Worker:
         except Exception as exc:  # noqa: BLE001 - one session's bug must not stop the others
             outcome.state, outcome.reason, outcome.error = "failed", f"{type(exc).__name__}: {exc}", exc
         finally:
+            self.follower = None  # its dedup window and buffers go with it (long --all runs)
             if fleet.recorder is not None:
                 fleet.recorder.settled(self.session_id)
             if outcome.state == "starting":
@@ -150,15 +159,18 @@ class _Worker:
             fleet.wake()
 
     def _resume_point(self, channel: str) -> tuple[str | None, str | None, int, int]:
+        """(since, client_id, offset, skip): from the cursor file or this run's progress, else
+        from the command line."""
         saved = self.fleet.cursors.get(self.session_id)
         if saved is not None and saved.channel == channel:
             since, client_id, offset, skip = saved.resume()
             return since, client_id or self.fleet.opts.client_id, offset, skip
         return self.fleet.opts.since, self.fleet.opts.client_id, 0, 0
 
-    def _follow_once(self, record: dict, channel: str) -> None:
+    def _follow_once(self, record: dict, channel: str, resume: tuple) -> str:
+        """Follow until the stream ends or the worker stops; how it ended."""
         fleet = self.fleet
-        since, client_id, offset, skip = self._resume_point(channel)
+        since, client_id, offset, skip = resume
         cursors = fleet.cursors
         sid = self.session_id
         self.follower = follower = fleet.api.follow(
@@ -171,19 +183,28 @@ class _Worker:
         )
         if self.stop.is_set():
             follower.stop()
-        for event in follower:
-            if self.stop.is_set():
-                break
-            self._handle(event, follower)
-        self.outcome.reconnects += follower.status.reconnects
+        try:
+            for event in follower:
+                if self.stop.is_set() or not self._handle(event, follower):
+                    break
+        finally:
+            self.outcome.reconnects += follower.status.reconnects
+            if isinstance(getattr(follower, "read_count", None), int):
+                self._note_unread(follower)
+        return follower.end_reason
 
-    def _should_restart(self) -> bool:
+    def _note_unread(self, follower) -> None:
+        """Mailbox messages the server handed over but this run did not hand on: gone for this
+        client_id unless a cursor file keeps them (the server's cursor has moved past them)."""
+        cursor = self.fleet.cursors.get(self.session_id)
+        if cursor is not None and self.fleet.cursors.path is None:
+            self.outcome.unread = max(0, follower.read_count - cursor.read_offset)
+
+    def _should_restart(self, ended_by: str) -> bool:
         """With --lens/--all a session is followed until it is destroyed: a stream the server
         ended while the session still runs is opened again (resuming from its cursor)."""
         fleet = self.fleet
-        if not fleet.discovering or self.stop.is_set() or self.follower is None:
-            return False
-        if self.follower.end_reason != "sse.stream.end":
+        if not fleet.discovering or self.stop.is_set() or ended_by != "sse.stream.end":
             return False
         if self.stop.wait(RESTART_DELAY):
             return False
@@ -199,7 +220,9 @@ class _Worker:
         self.fleet.reporter.status_changed(self.outcome, status)
 
     # -- one event --------------------------------------------------------------------
-    def _handle(self, event: OutputEvent, follower) -> None:
+    def _handle(self, event: OutputEvent, follower) -> bool:
+        """One event through the recorder, the filters and the sinks; False to stop following
+        (the cursor then stays before this event, and moves no further)."""
         fleet = self.fleet
         outcome = self.outcome
         if not event.envelope:
@@ -210,18 +233,21 @@ class _Worker:
         server_offset = getattr(follower, "read_count", None)
         if not fleet.filter.keep(event):
             fleet.cursors.advance(self.session_id, event.id, server_offset)
-            return
+            return True
         last = fleet.claim()
         if last is None:
-            return  # --max-events already reached by other sessions
+            return False  # --max-events reached by other sessions: this one stops here
         line = event_line(event, fleet.opts.shape)
-        for sink in fleet.sinks:
-            if not sink.take(event, line, self.stop):
-                return  # stopping before this sink finished: the cursor stays before it
+        with fleet.busy():
+            for sink in fleet.sinks:
+                if not sink.take(event, line, self.stop):
+                    return False  # stopping before this sink finished
         fleet.cursors.advance(self.session_id, event.id, server_offset)
         outcome.events += 1
         if last:
             fleet.request_stop("max-events")
+            return False
+        return True
 
 
 def channel_warnings(record: dict, channel: str, opts: FollowOptions) -> list[str]:
@@ -251,7 +277,7 @@ class Fleet:
         reporter: Reporter,
         filter: EventFilter | None = None,
         cursors: CursorStore | None = None,
-        recorder: RecordSink | None = None,
+        recorder: Recorder | None = None,
         discover: Callable[[], list[dict]] | None = None,
         on_open: Callable[[], None] | None = None,
     ) -> None:
@@ -265,11 +291,13 @@ class Fleet:
         self.discover = discover
         self.on_open = on_open
         self.workers: dict[str, _Worker] = {}
+        self._workers_lock = threading.Lock()
         self.last_output = time.monotonic()
         self._cond = threading.Condition()
         self._stop_reason: str | None = None
         self._claimed = 0
         self._claim_lock = threading.Lock()
+        self._busy = 0  # events a sink holds right now (a forward retrying, a command running)
 
     @property
     def discovering(self) -> bool:
@@ -297,53 +325,77 @@ class Fleet:
             self._claimed += 1
             return self._claimed == limit
 
-    def flush(self) -> None:
+    @contextmanager
+    def busy(self):
+        """An event is inside the sinks: --idle-exit does not count while one is."""
+        with self._claim_lock:
+            self._busy += 1
+        try:
+            yield
+        finally:
+            with self._claim_lock:
+                self._busy -= 1
+                self.last_output = time.monotonic()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        ok = True
         for sink in self.sinks:
-            sink.flush()
+            ok = sink.flush(timeout) and ok
+        return ok
 
     # -- the main loop ------------------------------------------------------------------
     def add(self, session_id: str, record: dict | None = None) -> None:
-        if session_id in self.workers:
-            return
-        worker = _Worker(self, session_id, record)
-        self.workers[session_id] = worker
-        previous = threading.stack_size()
-        try:
-            threading.stack_size(STACK_SIZE)
-            worker.thread.start()
-        finally:
-            threading.stack_size(previous)
+        with self._workers_lock:
+            if session_id in self.workers or self._stop_reason is not None:
+                return
+            worker = _Worker(self, session_id, record)
+            self.workers[session_id] = worker
+            previous = threading.stack_size()
+            try:
+                threading.stack_size(STACK_SIZE)
+                worker.thread.start()
+            finally:
+                threading.stack_size(previous)
 
-    def _discover(self) -> None:
-        try:
-            found = self.discover() if self.discover else []
-        except AtaiError:
-            return  # the next round tries again; following sessions go on meanwhile
-        for record in found:
-            sid = record.get("session_id")
-            if sid and sid not in self.workers and record.get("session_status") not in st.ENDED:
-                self.add(sid)
+    def _all_workers(self) -> list[_Worker]:
+        with self._workers_lock:
+            return list(self.workers.values())
+
+    def _discovery(self, stop: threading.Event) -> None:
+        """Its own thread: a slow metadata request never holds up saves or --timeout."""
+        while not stop.is_set():
+            try:
+                found = self.discover() if self.discover else []
+            except AtaiError:
+                found = []  # the next round tries again; following sessions go on meanwhile
+            for record in found:
+                sid = record.get("session_id")
+                if sid and record.get("session_status") not in st.ENDED:
+                    self.add(sid)
+            stop.wait(self.opts.discover_interval)
+
+    def _idle(self, now: float) -> bool:
+        with self._claim_lock:
+            return self._busy == 0 and now - self.last_output >= self.opts.idle_exit  # type: ignore[operator]
 
     def run(self, session_ids: list[str] = ()) -> FleetResult:
         for sid in session_ids:
             self.add(sid)
         opts = self.opts
         deadline = time.monotonic() + opts.timeout if opts.timeout else None
-        next_discovery = time.monotonic() if self.discovering else None
+        stop_discovery = threading.Event()
+        if self.discovering:
+            threading.Thread(target=self._discovery, args=(stop_discovery,), name="discovery", daemon=True).start()
         stopped_by = "ended"
+        previous_term = _on_sigterm()
         try:
             while True:
                 now = time.monotonic()
-                if next_discovery is not None and now >= next_discovery:
-                    self._discover()
-                    next_discovery = now + opts.discover_interval
                 with self._cond:
-                    if self._stop_reason is None and (self.discovering or any(w.thread.is_alive() for w in self.workers.values())):
+                    if self._stop_reason is None and (self.discovering or any(w.thread.is_alive() for w in self._all_workers())):
                         waits = [0.25]
                         if deadline is not None:
                             waits.append(deadline - now)
-                        if next_discovery is not None:
-                            waits.append(next_discovery - now)
                         if opts.idle_exit:
                             waits.append(self.last_output + opts.idle_exit - now)
                         self._cond.wait(max(0.0, min(waits)))
@@ -353,33 +405,71 @@ class Fleet:
                 if reason is not None:
                     stopped_by = reason
                     break
-                if not self.discovering and not any(w.thread.is_alive() for w in self.workers.values()):
+                if not self.discovering and not any(w.thread.is_alive() for w in self._all_workers()):
                     break
                 if deadline is not None and now >= deadline:
                     stopped_by = "timeout"
                     break
-                if opts.idle_exit and now - self.last_output >= opts.idle_exit:
+                if opts.idle_exit and self._idle(now):
                     stopped_by = "idle"
                     break
+        except Terminated:
+            stopped_by = "terminated"
         except KeyboardInterrupt:
             stopped_by = "interrupted"
         finally:
-            self._shutdown(STOP_REASONS.get(stopped_by, stopped_by))
-        outcomes = [w.outcome for w in self.workers.values()]
+            stop_discovery.set()
+            self.request_stop(stopped_by)
+            try:
+                self._shutdown(STOP_REASONS.get(stopped_by, stopped_by))
+            finally:
+                _restore_sigterm(previous_term)
+        outcomes = [w.outcome for w in self._all_workers()]
         return FleetResult(outcomes, stopped_by, sum(o.events for o in outcomes))
 
     def _shutdown(self, reason: str) -> None:
-        for worker in self.workers.values():
+        """Stop every worker and save where each stopped. Progress is saved before waiting for
+        anyone (a second Ctrl-C then loses nothing), and once more when all have stopped."""
+        workers = self._all_workers()
+        for worker in workers:
             worker.halt(reason)
-        deadline = time.monotonic() + 3.0 + (2.5 if any(getattr(s, "GRACE", 0) for s in self.sinks) else 0)
-        for worker in self.workers.values():
-            worker.thread.join(max(0.0, deadline - time.monotonic()))
         try:
-            self.flush()
-        except StdoutClosed:
+            self.cursors.save()
+            grace = 2.0 + max((sink.GRACE for sink in self.sinks), default=0.0)
+            deadline = time.monotonic() + grace
+            for worker in workers:
+                worker.thread.join(max(0.0, deadline - time.monotonic()))
+        finally:
+            try:
+                flushed = self.flush(timeout=FLUSH_WAIT)
+            except StdoutClosed:
+                flushed = False
+            if flushed:
+                self.cursors.commit()
+            self.cursors.save(clean=flushed)
+            if self.recorder is not None:
+                self.recorder.close()
+            for sink in self.sinks:
+                sink.close()
+
+
+def _on_sigterm():
+    """While following, SIGTERM stops like Ctrl-C (main thread only: signals are delivered there)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):
+        return None
+
+
+def _restore_sigterm(previous) -> None:
+    if previous is not None:
+        try:
+            signal.signal(signal.SIGTERM, previous)
+        except (ValueError, OSError):
             pass
-        self.cursors.save()
-        if self.recorder is not None:
-            self.recorder.close()
-        for sink in self.sinks:
-            sink.close()

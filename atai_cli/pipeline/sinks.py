@@ -10,6 +10,7 @@ nothing is repeated.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import IO, Any, Callable, Mapping
 
 from atai_cli.errors import StdoutClosed, UsageError
-from atai_cli.protocol import recording
 from atai_cli.protocol.records import OutputEvent
 from atai_cli.protocol.redact import redact_text
 
@@ -27,11 +27,15 @@ SECRET_VARIABLES = ("ATAI_API_KEY", "ATAI_FORWARD_SECRET")
 
 
 class Sink:
+    # How long a command stopping waits for this sink to finish what it holds (seconds).
+    GRACE = 0.0
+
     def take(self, event: OutputEvent, line: str | None, stop: threading.Event) -> bool:
         raise NotImplementedError
 
-    def flush(self) -> None:
-        pass
+    def flush(self, timeout: float | None = None) -> bool:
+        """Push out what is buffered; False when it could not be done within timeout."""
+        return True
 
     def close(self) -> None:
         pass
@@ -47,11 +51,14 @@ class Sink:
 
 
 class StdoutSink(Sink):
-    """JSON lines on stdout, one per event, flushed before the follower waits again."""
+    """JSON lines on stdout, one per event. Batched, they are flushed before the follower waits
+    again, and each flush commits the cursors of the lines it pushed out (`on_flushed`), so a
+    saved cursor never counts a line still in the buffer."""
 
-    def __init__(self, writer, warn: Callable[[str], None]) -> None:
+    def __init__(self, writer, warn: Callable[[str], None], on_flushed: Callable[[], None] | None = None) -> None:
         self.writer = writer
         self.warn = warn
+        self.on_flushed = on_flushed
         self.lock = threading.Lock()
 
     def take(self, event: OutputEvent, line: str | None, stop: threading.Event) -> bool:
@@ -62,9 +69,17 @@ class StdoutSink(Sink):
             self.writer.write_line(line)
         return True
 
-    def flush(self) -> None:
-        with self.lock:
+    def flush(self, timeout: float | None = None) -> bool:
+        # A writer blocked on a full pipe holds the lock: a stopping command does not wait on it.
+        if not self.lock.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        try:
             self.writer.flush()
+            if self.on_flushed is not None:
+                self.on_flushed()
+        finally:
+            self.lock.release()
+        return True
 
 
 class ViewSink(Sink):
@@ -81,6 +96,7 @@ class DeliveryStats:
     delivered: int = 0
     retried: int = 0
     rejected: int = 0
+    undelivered: int = 0  # still waiting for a 2xx when the command stopped
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -117,7 +133,11 @@ class ForwardSink(Sink):
 
         attempt = self.forwarder.deliver(line.encode("utf-8"), session_id=event.session_id, event_id=event_id,
                                          event_type=kind, stop=stop, report=report)
-        return attempt.outcome != "cancelled"
+        if attempt.outcome == "cancelled":
+            with self.stats.lock:
+                self.stats.undelivered += 1
+            return False
+        return True
 
     def close(self) -> None:
         self.forwarder.close()
@@ -128,23 +148,34 @@ class ForwardSink(Sink):
 
     def summary(self) -> str:
         s = self.stats
-        return f"forwarded to {self.forwarder.url}: {s.delivered} delivered, {s.retried} retried, {s.rejected} rejected"
+        line = f"forwarded to {self.forwarder.url}: {s.delivered} delivered, {s.retried} retried, {s.rejected} rejected"
+        if s.undelivered:
+            line += f", {s.undelivered} not delivered when it stopped (a restart with --cursor-file sends them)"
+        return line
 
 
 def child_environment(environ: Mapping[str, str], secrets: list[str]) -> dict[str, str]:
     """The environment of --exec children: the user's, minus the API key and forward secret
     under any name."""
+    secrets = [s for s in secrets if s and len(s) >= 4]
     return {
         name: value for name, value in environ.items()
-        if name not in SECRET_VARIABLES and not any(secret and secret in value for secret in secrets)
+        if name not in SECRET_VARIABLES and not any(secret in value for secret in secrets)
     }
+
+
+def _env_value(text: str) -> str:
+    """Server data made safe for an environment variable (no NUL, which exec refuses)."""
+    return text.replace("\0", "")
 
 
 class ExecSink(Sink):
     """Run `sh -c CMD` per event, one at a time, the line on stdin. The child's stdout goes to
-    atai's stderr, so atai's stdout stays JSON lines."""
+    atai's stderr, so atai's stdout stays JSON lines. Each child runs in a session of its own,
+    so a Ctrl-C at the terminal reaches atai only; atai then gives a running command GRACE
+    seconds and terminates it."""
 
-    GRACE = 2.0  # seconds a command still running at Ctrl-C gets before it is terminated
+    GRACE = 3.0  # seconds a command still running at Ctrl-C gets, plus one to be terminated
 
     def __init__(self, command: str, environ: Mapping[str, str], secrets: list[str], stderr: IO,
                  report: Callable[[str], None]) -> None:
@@ -165,26 +196,20 @@ class ExecSink(Sink):
     def take(self, event: OutputEvent, line: str | None, stop: threading.Event) -> bool:
         if line is None:
             return True
-        env = {**self.environ, "ATAI_SESSION_ID": event.session_id, "ATAI_EVENT_ID": event.id or "",
-               "ATAI_EVENT_TYPE": event.kind or ""}
+        env = {**self.environ, "ATAI_SESSION_ID": _env_value(event.session_id),
+               "ATAI_EVENT_ID": _env_value(event.id or ""), "ATAI_EVENT_TYPE": _env_value(event.kind or "")}
         with self.lock:
             if stop.is_set():
                 return False
             fd = self._stderr_fd()
             child = subprocess.Popen(["sh", "-c", self.command], stdin=subprocess.PIPE,
                                      stdout=fd if fd is not None else subprocess.PIPE,
-                                     stderr=fd if fd is not None else subprocess.PIPE, env=env)
-            try:
-                child.stdin.write((line + "\n").encode("utf-8"))
-                child.stdin.close()
-            except (BrokenPipeError, OSError):
-                pass  # the command does not read its stdin: fine
-            code = self._wait(child, stop)
-            if fd is None:
-                out, err = child.stdout.read(), child.stderr.read()  # type: ignore[union-attr]
-                for chunk in (out, err):
-                    if chunk:
-                        self.stderr.write(chunk.decode("utf-8", "replace"))
+                                     stderr=fd if fd is not None else subprocess.PIPE, env=env,
+                                     start_new_session=True)
+            code, output = self._run(child, (line + "\n").encode("utf-8"), stop)
+            for chunk in output:
+                if chunk:
+                    self.stderr.write(chunk.decode("utf-8", "replace"))
             self.ran += 1
             if code is None:
                 self.report(f"exec terminated at exit: {event.kind} {event.session_id} {event.id or '-'}")
@@ -194,24 +219,30 @@ class ExecSink(Sink):
                 self.report(f"exec exited {code} for {event.kind} {event.session_id} {event.id or '-'}; going on")
             return True
 
-    def _wait(self, child: subprocess.Popen, stop: threading.Event) -> int | None:
-        """The exit code; None when the command had to be terminated because atai is stopping."""
+    def _run(self, child: subprocess.Popen, data: bytes, stop: threading.Event) -> tuple[int | None, tuple]:
+        """Feed the child and wait for it (communicate() writes stdin without blocking on a
+        child that does not read it); None when it had to be terminated because atai stops."""
+        sent = False
+        grace_until = None
         while True:
             try:
-                return child.wait(timeout=0.1)
+                out, err = child.communicate(None if sent else data, timeout=0.1)
+                return child.returncode, (out, err)
             except subprocess.TimeoutExpired:
-                if stop.is_set():
+                sent = True
+            except (BrokenPipeError, OSError):
+                sent = True  # the command does not read its stdin: fine
+            if stop.is_set():
+                grace_until = grace_until or time.monotonic() + self.GRACE - 1.0
+                if time.monotonic() >= grace_until:
                     break
+        _signal_group(child, signal.SIGTERM)  # the command and whatever it started
         try:
-            return child.wait(timeout=self.GRACE)
+            out, err = child.communicate(timeout=1.0)
         except subprocess.TimeoutExpired:
-            child.terminate()
-            try:
-                child.wait(timeout=1.0)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-        return None
+            _signal_group(child, signal.SIGKILL)
+            out, err = child.communicate()
+        return None, (out, err)
 
     def summary(self) -> str | None:
         if not self.ran:
@@ -219,123 +250,9 @@ class ExecSink(Sink):
         return f"exec: ran {self.ran}, {self.failures} failed"
 
 
-class RecordSink:
-    """--record FILE: every received lens output event, before filtering, flushed as written.
-    Not a Sink: it sees events before the filters do.
-
-    The header names every session the command was given: lines wait (in memory, for the
-    moment it takes each session to answer its first status) until all of them are known, then
-    go out as they arrive. Sessions discovered later are named by their event lines.
-    """
-
-    def __init__(self, path: Path, *, append: bool, secrets: list[str]) -> None:
-        self.path = path
-        self.secrets = [s for s in secrets if s and len(s) >= 4]
-        self.lock = threading.Lock()
-        self._handle: IO[str] | None = None
-        self._sessions: dict[str, dict] = {}
-        self._started = time.monotonic()
-        self._base = 0.0
-        self._existing: dict | None = None
-        self._waiting_for: set[str] = set()
-        self._held: list[str] = []
-        self.written = 0
-        if path.is_dir():
-            raise UsageError(f"--record {path} is a directory")
-        if path.exists() and path.stat().st_size > 0:
-            if not append:
-                raise UsageError(f"{path} already exists: refusing to append to a recording",
-                                 hint="choose a new file, or pass --record-append to add to it")
-            self._existing = recording.read_header(path)  # exit 2 when it is not a recording
-            self._base = self._resume_offset(self._existing)
-        try:
-            self._handle = open(path, "a" if self._existing is not None else "w", encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"cannot write the recording {path}: {exc.strerror or exc}") from exc
-        self._header_written = self._existing is not None
-
-    def expect(self, session_ids: list[str]) -> None:
-        """The sessions named on the command line: the header waits for all of them; when
-        appending, they must be the recorded ones."""
-        self._waiting_for = set(session_ids)
-        if self._existing is None:
-            return
-        recorded = set(self._existing.get("sessions") or {})
-        missing = [sid for sid in session_ids if sid not in recorded]
-        if missing:
-            raise UsageError(f"{self.path} is a recording of {', '.join(sorted(recorded)) or 'no session'}, "
-                             f"not of {', '.join(missing)}",
-                             hint="append only to a recording of the same sessions, or record to a new file")
-
-    def add_session(self, session_id: str, lens_id: str | None, channel: str) -> None:
-        """A session's follow starts; when appending, it must match what was recorded."""
-        with self.lock:
-            if self._existing is not None:
-                recorded = (self._existing.get("sessions") or {}).get(session_id)
-                if recorded and (recorded.get("channel") != channel or recorded.get("lens_id") != lens_id):
-                    raise UsageError(f"{self.path}: session {session_id} was recorded on {recorded.get('lens_id')} "
-                                     f"({recorded.get('channel')}), not {lens_id} ({channel})")
-            self._sessions.setdefault(session_id, {"lens_id": lens_id, "channel": channel})
-            self._settle(session_id)
-
-    def settled(self, session_id: str) -> None:
-        """A session the header was waiting for will not be followed after all (it failed)."""
-        with self.lock:
-            self._settle(session_id)
-
-    def _settle(self, session_id: str) -> None:
-        self._waiting_for.discard(session_id)
-        if not self._waiting_for and self._held:
-            self._ensure_header()
-            held, self._held = self._held, []
-            for line in held:
-                self._write(line)
-
-    @staticmethod
-    def _resume_offset(existing: dict) -> float:
-        """Appended lines continue the recording's clock: the real time since it was created."""
-        from datetime import datetime, timezone
-
-        created = recording.parse_created_at(existing["created_at"])
-        return max(0.0, (datetime.now(timezone.utc) - created).total_seconds())
-
-    def _write(self, text: str) -> None:
-        assert self._handle is not None
-        for secret in self.secrets:
-            text = redact_text(text, secret)
-        self._handle.write(text + "\n")
-        self._handle.flush()
-
-    def _ensure_header(self) -> None:
-        import json
-
-        if not self._header_written:
-            self._header_written = True
-            self._write(json.dumps(recording.header(self._sessions)))
-
-    def write(self, event: OutputEvent) -> None:
-        import json
-
-        if event.envelope:
-            return
-        with self.lock:
-            if self._handle is None:
-                return
-            t = self._base + time.monotonic() - self._started
-            line = json.dumps(recording.event_line(t, event), separators=(",", ":"), ensure_ascii=False, default=str)
-            self.written += 1
-            if self._waiting_for:
-                self._held.append(line)
-                return
-            self._ensure_header()
-            self._write(line)
-
-    def close(self) -> None:
-        with self.lock:
-            if self._handle is not None:
-                self._ensure_header()
-                for line in self._held:
-                    self._write(line)
-                self._held = []
-                self._handle.close()
-                self._handle = None
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    """The child leads its own process group (start_new_session): signal all of it."""
+    try:
+        os.killpg(child.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -178,3 +178,20 @@ def read_header(path: Path) -> dict:
                 except ValueError as exc:
                     raise _fail(path, number, f"not JSON ({exc})") from None
     raise _fail(path, 1, "the file is empty: no header")
+
+
+def last_t(path: Path) -> float:
+    """The `t` of a recording's last event line (0 when it has none): where appending goes on."""
+    last = 0.0
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for raw in handle:
+            if not raw.strip():
+                continue
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                continue
+            t = value.get("t") if isinstance(value, dict) else None
+            if isinstance(t, (int, float)) and not isinstance(t, bool):
+                last = max(last, float(t))
+    return last

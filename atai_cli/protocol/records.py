@@ -14,6 +14,15 @@ STREAM_HEARTBEAT = "sse.stream.heartbeat"
 STREAM_END = "sse.stream.end"
 
 
+def payload_type(data: Any) -> str | None:
+    """A payload's `type`, when it is a JSON object with a string one (server data may not be)."""
+    if isinstance(data, dict):
+        kind = data.get("type")
+        if isinstance(kind, str):
+            return kind
+    return None
+
+
 @dataclass(slots=True)
 class OutputEvent:
     channel: str  # "sse" or "read"
