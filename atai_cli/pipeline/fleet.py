@@ -238,15 +238,25 @@ class _Worker:
         if last is None:
             return False  # --max-events reached by other sessions: this one stops here
         line = event_line(event, fleet.opts.shape)
-        with fleet.busy():
-            for sink in fleet.sinks:
-                if not sink.take(event, line, self.stop):
-                    return False  # stopping before this sink finished
+        if fleet.holding_sinks:
+            with fleet.busy():
+                taken = self._take(event, line)
+        else:
+            taken = self._take(event, line)
+        if not taken:
+            return False  # stopping before a sink finished
         fleet.cursors.advance(self.session_id, event.id, server_offset)
         outcome.events += 1
         if last:
             fleet.request_stop("max-events")
             return False
+        return True
+
+
+    def _take(self, event: OutputEvent, line: str | None) -> bool:
+        for sink in self.fleet.sinks:
+            if not sink.take(event, line, self.stop):
+                return False
         return True
 
 
@@ -298,6 +308,8 @@ class Fleet:
         self._claimed = 0
         self._claim_lock = threading.Lock()
         self._busy = 0  # events a sink holds right now (a forward retrying, a command running)
+        # Only sinks that can hold an event for long need the --idle-exit bookkeeping.
+        self.holding_sinks = any(sink.HOLDS for sink in sinks)
 
     @property
     def discovering(self) -> bool:

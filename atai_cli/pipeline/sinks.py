@@ -27,8 +27,10 @@ SECRET_VARIABLES = ("ATAI_API_KEY", "ATAI_FORWARD_SECRET")
 
 
 class Sink:
-    # How long a command stopping waits for this sink to finish what it holds (seconds).
+    # How long a command stopping waits for this sink to finish what it holds (seconds), and
+    # whether it can hold an event for long at all (a receiver retrying, a command running).
     GRACE = 0.0
+    HOLDS = False
 
     def take(self, event: OutputEvent, line: str | None, stop: threading.Event) -> bool:
         raise NotImplementedError
@@ -103,6 +105,8 @@ class DeliveryStats:
 class ForwardSink(Sink):
     """POST each event to the receiver, holding that session's stream until it answers 2xx."""
 
+    HOLDS = True
+
     def __init__(self, forwarder, report: Callable[[str], None]) -> None:
         self.forwarder = forwarder
         self.report = report
@@ -176,6 +180,7 @@ class ExecSink(Sink):
     seconds and terminates it."""
 
     GRACE = 3.0  # seconds a command still running at Ctrl-C gets, plus one to be terminated
+    HOLDS = True
 
     def __init__(self, command: str, environ: Mapping[str, str], secrets: list[str], stderr: IO,
                  report: Callable[[str], None]) -> None:
