@@ -55,6 +55,7 @@ class EventFilter:
         self.envelope = envelope
         self.types = frozenset(types or ())
         self.path = parse_path(changes_only) if changes_only is not None else None
+        self.filtering = bool(self.types) or self.path is not None  # anything beyond envelopes
         self._last: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 

@@ -225,13 +225,14 @@ class _Worker:
         (the cursor then stays before this event, and moves no further)."""
         fleet = self.fleet
         outcome = self.outcome
-        if not event.envelope:
+        envelope = event.envelope
+        if not envelope:
             outcome.received += 1
             outcome.last_event_at = fleet.last_output = time.monotonic()
             if fleet.recorder is not None:
                 fleet.recorder.write(event)
         server_offset = getattr(follower, "read_count", None)
-        if not fleet.filter.keep(event):
+        if (envelope or fleet.filter.filtering) and not fleet.filter.keep(event):
             fleet.cursors.advance(self.session_id, event.id, server_offset)
             return True
         last = fleet.claim()
