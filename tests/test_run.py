@@ -69,3 +69,27 @@ def test_run_interrupted_destroys_the_session(emu):
     stderr = proc.stderr.read()
     assert "Traceback" not in stderr and "destroyed lsn-" in stderr
     assert active_sessions(emu) == []
+
+
+def test_run_follows_a_lens_that_declares_its_own_input(cli, emu, tmp_path):
+    emu.upload("sample.csv", SAMPLE_CSV.read_bytes())
+    lens = tmp_path / "lens.yaml"
+    lens.write_text(
+        "lens_name: declared input\n"
+        "lens_config:\n"
+        "  model_pipeline:\n    - processor_name: lens_timeseries_state_processor\n"
+        "  input_streams:\n    - stream_type: csv_file_reader\n      stream_config: {file_id: sample.csv}\n"
+        "  output_streams:\n    - stream_type: server_sent_events_writer\n"
+    )
+    lens_id = cli("lens", "register", str(lens), "-q").stdout.strip()
+    result = cli("run", lens_id, "--idle-exit", "1")
+    assert result.exit_code == 0, result.stderr
+    indexes = [json.loads(l)["event_data"]["query_metadata"]["query_metadata"]["read_index"] for l in result.lines]
+    assert indexes == [0, 10, 20, 30, 40, 50]
+    assert "declared by the lens" in result.stderr
+    assert active_sessions(emu) == []
+
+
+def test_run_with_no_input_on_a_lens_without_one_says_so(cli, emu):
+    result = cli("run", SSE_LENS_ID)
+    assert result.exit_code == 2 and "declares no input_streams" in result.stderr
