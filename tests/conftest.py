@@ -132,6 +132,19 @@ def emu(emu_server, tmp_path, monkeypatch) -> Emu:
     helper.admin.close()
 
 
+@pytest.fixture
+def http(emu):
+    """A plain HTTP client on the emulator's API, for the tests that speak the protocol itself."""
+    with httpx.Client(base_url=emu.endpoint + "/", headers={"Authorization": f"Bearer {emu.api_key}"}) as client:
+        yield client
+
+
+def event(http, session_id, type_, data=None) -> dict:
+    """One session event over REST (POST /lens/sessions/events/process)."""
+    body = {"session_id": session_id, "event": {"type": type_, **({"event_data": data} if data is not None else {})}}
+    return http.post("lens/sessions/events/process", json=body).json()
+
+
 @dataclass
 class Result:
     exit_code: int

@@ -10,17 +10,7 @@ import httpx
 import pytest
 
 from atai_cli.emulator.catalog import CAMERA_LENS_ID, MAILBOX_LENS_ID, SSE_LENS_ID
-
-
-@pytest.fixture
-def http(emu):
-    with httpx.Client(base_url=emu.endpoint + "/", headers={"Authorization": f"Bearer {emu.api_key}"}) as client:
-        yield client
-
-
-def event(http, session_id, type_, data=None):
-    body = {"session_id": session_id, "event": {"type": type_, **({"event_data": data} if data is not None else {})}}
-    return http.post("lens/sessions/events/process", json=body).json()
+from conftest import event
 
 
 def test_create_record_shape(http, emu):

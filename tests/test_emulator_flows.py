@@ -15,21 +15,10 @@ import websocket
 
 from atai_cli.emulator.catalog import ACTIVITY_MONITOR_ID, IMAGE_QA_ID, MACHINE_STATE_ID, MAILBOX_LENS_ID, SSE_LENS_ID, SESSION_EXAMPLE_ID
 from atai_cli.emulator.processors import camera
-from conftest import SAMPLE_CSV
+from conftest import SAMPLE_CSV, event
 
 SENSOR_LOGS = Path(__file__).resolve().parents[1] / "atai_cli" / "data" / "sensor_logs.jsonl"
 KITCHEN = "Output an alert if a user enters the kitchen."
-
-
-@pytest.fixture
-def http(emu):
-    with httpx.Client(base_url=emu.endpoint + "/", headers={"Authorization": f"Bearer {emu.api_key}"}) as client:
-        yield client
-
-
-def event(http, session_id, type_, data=None):
-    body = {"session_id": session_id, "event": {"type": type_, **({"event_data": data} if data is not None else {})}}
-    return http.post("lens/sessions/events/process", json=body).json()
 
 
 def register(http, pipeline="lens_sensor_logs_processor", params=None, inputs=None, sse=True) -> str:

@@ -7,17 +7,10 @@ from __future__ import annotations
 import json
 import logging
 
-import httpx
 import pytest
 
 from atai_cli.emulator.catalog import CAMERA_LENS_ID, MAILBOX_LENS_ID, SSE_LENS_ID
 from conftest import SAMPLE_CSV
-
-
-@pytest.fixture
-def http(emu):
-    with httpx.Client(base_url=emu.endpoint + "/", headers={"Authorization": f"Bearer {emu.api_key}"}) as client:
-        yield client
 
 
 def event(http, session_id, type_, data=None):

@@ -45,25 +45,30 @@ def read_until(stream, needle: str, timeout: float = 30.0) -> str:
     return seen
 
 
-@pytest.mark.parametrize("lens", [SSE_LENS_ID, MAILBOX_LENS_ID])
-def test_a_server_that_is_gone_is_said_on_stderr_and_a_server_back_without_the_session_is_exit_4(tmp_path, lens):
-    port = free_port()
-    server = own_emulator(port, "atai-emu-gone-test")
-    sid = None
-    try:
-        from atai_cli.client.api import LensApi
+def tail_whose_server_goes(lens: str, *args: str, tmp_path) -> tuple[subprocess.Popen, str, int, str]:
+    """A tail of a session on an emulator of its own, which is then stopped."""
+    from atai_cli.client.api import LensApi
 
+    port, key = free_port(), "atai-emu-" + os.urandom(4).hex()
+    server = own_emulator(port, key)
+    try:
         with LensApi(server.endpoint, server.api_key) as api:
             sid = api.create_session(lens)["session_id"]
             api.wait_running(sid, 10)
-        tail = tail_against(server, sid, "--client-id", "gone", tmp_path=tmp_path)
+        tail = tail_against(server, sid, *args, tmp_path=tmp_path)
         read_until(tail.stderr, "following")
         time.sleep(0.3)
     finally:
         server.stop()
+    return tail, sid, port, key
+
+
+@pytest.mark.parametrize("lens", [SSE_LENS_ID, MAILBOX_LENS_ID])
+def test_a_server_that_is_gone_is_said_on_stderr_and_a_server_back_without_the_session_is_exit_4(tmp_path, lens):
+    tail, sid, port, key = tail_whose_server_goes(lens, "--client-id", "gone", tmp_path=tmp_path)
     seen = read_until(tail.stderr, "reconnecting in")
     assert "connection refused" in seen or "closed the connection" in seen
-    server = own_emulator(port, "atai-emu-gone-test")  # back, but without the session
+    server = own_emulator(port, key)  # back, but without the session
     try:
         out, err = tail.communicate(timeout=60)
     finally:
@@ -73,19 +78,7 @@ def test_a_server_that_is_gone_is_said_on_stderr_and_a_server_back_without_the_s
 
 
 def test_give_up_after_ends_with_exit_1_and_the_resume_hint(tmp_path):
-    port = free_port()
-    server = own_emulator(port, "atai-emu-give-up")
-    try:
-        from atai_cli.client.api import LensApi
-
-        with LensApi(server.endpoint, server.api_key) as api:
-            sid = api.create_session(SSE_LENS_ID)["session_id"]
-            api.wait_running(sid, 10)
-        tail = tail_against(server, sid, "--give-up-after", "1", tmp_path=tmp_path)
-        read_until(tail.stderr, "following")
-        time.sleep(0.3)
-    finally:
-        server.stop()
+    tail, sid, _, _ = tail_whose_server_goes(SSE_LENS_ID, "--give-up-after", "1", tmp_path=tmp_path)
     out, err = tail.communicate(timeout=60)
     assert tail.returncode == 1, err
     assert "gave up reconnecting after 1s" in err and f"resume with: atai tail {sid}" in err
