@@ -111,7 +111,8 @@ class Follow:
             sinks.append(ForwardSink(Forwarder(flags.forward_to, self.forward_secret, timeout=flags.forward_timeout,
                                                trace=st.out.trace if st.debug else None), report))
         if flags.exec_:
-            sinks.append(ExecSink(flags.exec_, st.env.environ, st.secrets(), st.env.stderr, report))
+            sinks.append(ExecSink(flags.exec_, st.env.environ, st.secrets(),
+                                  st.env.stderr if self.view is None else None, report))
         return sinks
 
     def run(self, api, session_ids: list[str], *, discover=None, on_open=None, single_id: str | None = None):

@@ -182,7 +182,7 @@ class ExecSink(Sink):
     GRACE = 3.0  # seconds a command still running at Ctrl-C gets, plus one to be terminated
     HOLDS = True
 
-    def __init__(self, command: str, environ: Mapping[str, str], secrets: list[str], stderr: IO,
+    def __init__(self, command: str, environ: Mapping[str, str], secrets: list[str], stderr: IO | None,
                  report: Callable[[str], None]) -> None:
         self.command = command
         self.environ = child_environment(environ, secrets)
@@ -193,10 +193,21 @@ class ExecSink(Sink):
         self.failures = 0
 
     def _stderr_fd(self) -> int | None:
+        """Where the child writes: atai's stderr itself when it is a real file; else (a live
+        view on the terminal, or an in-process stream) its output is collected and shown."""
+        if self.stderr is None:
+            return None
         try:
             return self.stderr.fileno()
         except (AttributeError, OSError, ValueError):
             return None
+
+    def _show(self, text: str) -> None:
+        if self.stderr is None:
+            for line in text.splitlines():
+                self.report(line)  # into the live view's notes, not across it
+        else:
+            self.stderr.write(text)
 
     def take(self, event: OutputEvent, line: str | None, stop: threading.Event) -> bool:
         if line is None:
@@ -214,7 +225,7 @@ class ExecSink(Sink):
             code, output = self._run(child, (line + "\n").encode("utf-8"), stop)
             for chunk in output:
                 if chunk:
-                    self.stderr.write(chunk.decode("utf-8", "replace"))
+                    self._show(chunk.decode("utf-8", "replace"))
             self.ran += 1
             if code is None:
                 self.report(f"exec terminated at exit: {event.kind} {event.session_id} {event.id or '-'}")
