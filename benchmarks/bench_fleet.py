@@ -53,25 +53,8 @@ CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 class Emulator(bench_tail.Emulator):
     """bench_tail's helper, started with no model latency and the given retention."""
 
-    def __init__(self, retention: int = 4096) -> None:  # noqa: D107 - same fields as the parent's
-        import httpx
-
-        self.proc = subprocess.Popen(
-            [*ATAI, "emulator", "--port", "0", "--host", "127.0.0.1", "--model-latency", "0", "--idle-timeout", "0",
-             "--start-delay", "0.01", "--retention", str(retention)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )
-        self.endpoint = self.proc.stdout.readline().strip().split("=", 1)[1]
-        self.key = self.proc.stdout.readline().strip().split("=", 1)[1]
-        self.root = self.endpoint.rsplit("/v0.5", 1)[0]
-        self.http = httpx.Client(base_url=self.endpoint + "/", headers={"Authorization": f"Bearer {self.key}"}, timeout=60,
-                                 limits=httpx.Limits(max_connections=16))
-        for _ in range(200):
-            try:
-                self.http.get("lens/metadata")
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
+    def __init__(self, retention: int = 4096) -> None:
+        super().__init__(retention=retention, connections=16)
 
     def env(self) -> dict:
         """atai's environment as a user's shell has it: PYTHONUNBUFFERED (set in some CI and

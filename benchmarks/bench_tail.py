@@ -30,16 +30,17 @@ PY = sys.executable
 
 
 class Emulator:
-    def __init__(self) -> None:
+    def __init__(self, retention: int = 4096, connections: int = 100) -> None:
         self.proc = subprocess.Popen(
             [PY, "-m", "atai_cli", "emulator", "--port", "0", "--idle-timeout", "0", "--start-delay", "0.01",
-             "--retention", "4096", "--output-interval", "0.01"],
+             "--retention", str(retention), "--output-interval", "0.01", "--model-latency", "0"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         self.endpoint = self.proc.stdout.readline().strip().split("=", 1)[1]
         self.key = self.proc.stdout.readline().strip().split("=", 1)[1]
         self.root = self.endpoint.rsplit("/v0.5", 1)[0]
-        self.http = httpx.Client(base_url=self.endpoint + "/", headers={"Authorization": f"Bearer {self.key}"}, timeout=30)
+        self.http = httpx.Client(base_url=self.endpoint + "/", headers={"Authorization": f"Bearer {self.key}"}, timeout=60,
+                                 limits=httpx.Limits(max_connections=connections))
         for _ in range(200):
             try:
                 self.http.get("lens/metadata")
