@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-from pydantic import Field, SecretStr, TypeAdapter, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from atai_cli.config_file import read_config
@@ -76,50 +76,38 @@ def load_settings(flags: dict[str, Any], profile: str, environ: Mapping[str, str
         problems = []
         for error in exc.errors():
             name = ".".join(map(str, error["loc"]))
-            problems.append(f"{name} ({describe_origin(name, sources, profile, config_path)}): {error['msg']}")
+            problems.append(f"{name} ({describe_origin(name, sources, profile, config_path)}): {_reason(error)}")
         raise UsageError(f"bad setting: {'; '.join(problems)}", hint="fix the value, or remove it to use the default") from exc
 
 
-def describe_origin(name: str, sources: dict[str, dict], profile: str, config_path: Path) -> str:
+def _reason(error: dict) -> str:
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def describe_origin(name: str, sources: dict[str, dict], profile: str, config_path: Path | None = None) -> str:
+    """flag, env, file (with its path when given) or default."""
     if name in sources["flag"]:
         return "flag --" + name.replace("_", "-").replace("api-endpoint", "endpoint")
     if name in sources["env"]:
         return f"env {ENV_PREFIX}{name.upper()}"
     if name in sources["file"]:
-        return f"{config_path} [{profile}]"
+        return f"{config_path} [{profile}]" if config_path else f"file [{profile}]"
     return "default"
 
 
 def provenance(flags: dict[str, Any], profile: str, environ: Mapping[str, str], config_path: Path) -> dict[str, str]:
     """Where each setting's value comes from: flag, env, file or default."""
     sources = _sources(flags, profile, environ, config_path)
-    short = {name: describe_origin(name, sources, profile, config_path) for name in FIELDS}
-    return {name: (f"file [{profile}]" if origin.endswith(f"[{profile}]") else origin) for name, origin in short.items()}
+    return {name: describe_origin(name, sources, profile) for name in FIELDS}
 
 
 def validate_value(name: str, text: str) -> Any:
-    """A value for `atai config set`, checked against the model before anything is written."""
+    """A value for `atai config set`, checked against the model (the same rules as at load)
+    before anything is written."""
     if name not in Settings.model_fields:
         raise UsageError(f"unknown setting {name!r}", hint=f"one of: {', '.join(FIELDS)}")
-    field = Settings.model_fields[name]
-    from typing import Annotated
-
-    adapter = TypeAdapter(Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation)  # type: ignore[misc]
-    candidate: Any = text
-    if field.annotation not in (str, SecretStr) and name not in ("client_id", "api_endpoint", "api_key", "forward_secret"):
-        import json
-
-        try:
-            candidate = json.loads(text)
-        except ValueError:
-            candidate = text
     try:
-        value = adapter.validate_python(candidate, strict=False)
-        if name == "api_endpoint":
-            value = Settings._http_url(value)
-    except (ValidationError, ValueError) as exc:
-        reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-        raise UsageError(f"bad value for {name}: {text!r}: {reason}") from exc
-    if isinstance(value, SecretStr):
-        value = value.get_secret_value()
-    return value
+        value = getattr(Settings(**{name: text}), name)  # defaults are not validated: only this one is
+    except ValidationError as exc:
+        raise UsageError(f"bad value for {name}: {text!r}: {_reason(exc.errors()[0])}") from exc
+    return value.get_secret_value() if isinstance(value, SecretStr) else value

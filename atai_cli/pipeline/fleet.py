@@ -74,7 +74,6 @@ class SessionOutcome:
     reason: str = ""
     error: BaseException | None = None
     status: StreamStatus | None = None
-    last_event_at: float | None = None
     warnings: list[str] = field(default_factory=list)
     unread: int = 0  # mailbox messages read from the server but not handed on (no cursor file)
 
@@ -228,7 +227,7 @@ class _Worker:
         envelope = event.envelope
         if not envelope:
             outcome.received += 1
-            outcome.last_event_at = fleet.last_output = time.monotonic()
+            fleet.last_output = time.monotonic()
             if fleet.recorder is not None:
                 fleet.recorder.write(event)
         server_offset = getattr(follower, "read_count", None)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from atai_cli.protocol.streams import SSE_WRITER, SSE_WRITERS
+from atai_cli.protocol.streams import SSE_WRITERS
 
-DEFAULT_SSE_WRITER = SSE_WRITER
 CHANNELS = ("auto", "sse", "read")
 
 
