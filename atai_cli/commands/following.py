@@ -82,7 +82,7 @@ class Follow:
         self.view = None
 
     # -- building -----------------------------------------------------------------------
-    def _view(self):
+    def _view(self, session_ids: list[str]):
         if not self.live:
             return None
         if self.fleet_mode:
@@ -91,7 +91,7 @@ class Follow:
             return FleetView(self.st.out.console)
         from atai_cli.output.live import LiveView
 
-        return LiveView(self.st.out.console, "")
+        return LiveView(self.st.out.console, session_ids[0] if session_ids else "")
 
     def _sinks(self, report: Callable[[str], None]) -> list:
         from atai_cli.pipeline.sinks import ExecSink, ForwardSink, StdoutSink, ViewSink
@@ -115,15 +115,12 @@ class Follow:
                                   st.env.stderr if self.view is None else None, report))
         return sinks
 
-    def run(self, api, session_ids: list[str], *, discover=None, on_open=None, single_id: str | None = None):
+    def run(self, api, session_ids: list[str], *, discover=None, on_open=None):
         from atai_cli.output.reporters import FleetLines, SingleSessionLines
         from atai_cli.pipeline.fleet import Fleet, FollowOptions
 
         st, flags = self.st, self.flags
-        self.single_id = single_id
-        self.view = view = self._view()
-        if view is not None and single_id:
-            view.session_id = single_id
+        self.view = view = self._view(session_ids)
         reporter = view or (FleetLines(st.out) if self.fleet_mode else SingleSessionLines(st.out))
         report = view.log if view is not None else st.out.line
         self.sinks = sinks = self._sinks(report)

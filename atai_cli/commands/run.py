@@ -114,7 +114,7 @@ def run(
             api.set_input(session_id, chosen[0], chosen[1])
             out.info(f"input: {streams.describe_input(streams.stream_event(chosen[0], chosen[1]))}")
 
-        follow.run(api, [session_id], on_open=start_input, single_id=session_id)
+        follow.run(api, [session_id], on_open=start_input)
         follow.conclude(destroyed=not keep)
     finally:
         if keep:

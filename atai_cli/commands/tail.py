@@ -72,5 +72,5 @@ def tail(
         for lens_id in wanted:
             api.get_lens(lens_id)  # an unknown lens is exit 4, before anything starts
         discover = lambda: [s for s in api.list_sessions() if all_ or s.get("lens_id") in wanted]  # noqa: E731
-    follow.run(api, ids, discover=discover, single_id=ids[0] if len(ids) == 1 else None)
+    follow.run(api, ids, discover=discover)
     follow.conclude()
