@@ -5,49 +5,13 @@ with its exit code and resume hint."""
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from atai_cli.errors import AtaiError, Interrupted, NetworkError, OperationTimeout
 from atai_cli.output.formats import plural
 from atai_cli.output.jsonl import SHAPE_DATA, SHAPE_FLEET, SHAPE_META
-
-
-@dataclass
-class FollowFlags:
-    """The follow options a command was given, as the user typed them."""
-
-    channel: str = "auto"
-    meta: bool = False
-    envelope: bool = False
-    types: list[str] | None = None
-    max_events: int | None = None
-    timeout: float | None = None
-    idle_exit: float | None = None
-    heartbeat: float = 5.0
-    give_up_after: float | None = None
-    since: str | None = None
-    client_id: str | None = None
-    cursor_file: str | None = None
-    forward_to: str | None = None
-    forward_secret: str | None = None
-    forward_timeout: float = 10.0
-    insecure_forward: bool = False
-    exec_: str | None = None
-    changes_only: str | None = None
-    record: str | None = None
-    record_append: bool = False
-    discover_interval: float = 5.0
-
-
-def follow_flags(values: dict, **fixed) -> FollowFlags:
-    """FollowFlags from a command's parameters (those that are follow options), plus fixed ones."""
-    from dataclasses import fields
-
-    names = {f.name for f in fields(FollowFlags)}
-    picked = {k: getattr(v, "value", v) for k, v in values.items() if k in names}
-    return FollowFlags(**{**picked, **fixed})
+from atai_cli.pipeline.follow_options import FollowFlags, FollowOptions
 
 
 class Follow:
@@ -117,7 +81,7 @@ class Follow:
 
     def run(self, api, session_ids: list[str], *, discover=None, on_open=None):
         from atai_cli.output.reporters import FleetLines, SingleSessionLines
-        from atai_cli.pipeline.fleet import Fleet, FollowOptions
+        from atai_cli.pipeline.fleet import Fleet
 
         st, flags = self.st, self.flags
         self.view = view = self._view(session_ids)
@@ -125,12 +89,7 @@ class Follow:
         report = view.log if view is not None else st.out.line
         self.sinks = sinks = self._sinks(report)
         records = self._check_recording(api, session_ids) if self.recorder is not None and not discover else {}
-        options = FollowOptions(
-            channel=flags.channel, since=flags.since, client_id=flags.client_id or st.client_id(),
-            heartbeat=flags.heartbeat, wait_timeout=flags.timeout or 60.0, max_events=flags.max_events,
-            timeout=flags.timeout or None, idle_exit=flags.idle_exit or None,
-            discover_interval=flags.discover_interval, shape=self.shape,
-        )
+        options = FollowOptions.resolve(flags, client_id=flags.client_id or st.client_id(), shape=self.shape)
         fleet = Fleet(api, options, sinks=sinks, reporter=reporter, filter=self.filter, cursors=self.cursors,
                       recorder=self.recorder, discover=discover, on_open=on_open)
         for sid, record in records.items():

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from atai_cli.commands.following import Follow, follow_flags
+from atai_cli.commands.following import Follow
 from atai_cli.commands.inputs import require_csv, require_file
 from atai_cli.commands.options import (
     ChangesOnlyOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt, ForwardToOpt, HeartbeatOpt,
@@ -21,9 +21,9 @@ from atai_cli.commands.options import (
     SetOpt, TimeoutOpt, TypesOpt, parse_set, state,
 )
 from atai_cli.errors import UsageError
+from atai_cli.pipeline.follow_options import FOLLOW_DEFAULTS as DEFAULTS
+from atai_cli.pipeline.follow_options import FollowFlags
 from atai_cli.protocol import streams
-
-FILE_IDLE_EXIT = 10.0  # a file's results are all in once none came for this long
 
 
 def choose_input(csv: Path | None, video: Path | None, rtsp: str | None, file_id: str | None,
@@ -56,22 +56,22 @@ def run(
     set_: SetOpt = None,
     keep: Annotated[bool, typer.Option("--keep", help="Leave the session running and print its id.")] = False,
     json_: JsonOpt = False,
-    meta: MetaOpt = False,
-    envelope: EnvelopeOpt = False,
-    types: TypesOpt = None,
-    max_events: MaxEventsOpt = None,
-    timeout: TimeoutOpt = None,
+    meta: MetaOpt = DEFAULTS.meta,
+    envelope: EnvelopeOpt = DEFAULTS.envelope,
+    types: TypesOpt = DEFAULTS.types,
+    max_events: MaxEventsOpt = DEFAULTS.max_events,
+    timeout: TimeoutOpt = DEFAULTS.timeout,
     idle_exit: Annotated[float | None, typer.Option("--idle-exit", metavar="S", min=0,
-                                                    help=f"Stop (exit 0) after S seconds without a lens output event; default {FILE_IDLE_EXIT:g} for a file input, 0 = wait for the stream's end.")] = None,
-    heartbeat: HeartbeatOpt = 5.0,
-    forward_to: ForwardToOpt = None,
-    forward_secret: ForwardSecretOpt = None,
-    forward_timeout: ForwardTimeoutOpt = 10.0,
-    insecure_forward: InsecureForwardOpt = False,
-    exec_: ExecOpt = None,
-    changes_only: ChangesOnlyOpt = None,
-    record: RecordOpt = None,
-    record_append: RecordAppendOpt = False,
+                                                    help=f"Stop (exit 0) after S seconds without a lens output event; default {DEFAULTS.file_idle_exit:g} for a file input, 0 = wait for the stream's end.")] = DEFAULTS.idle_exit,
+    heartbeat: HeartbeatOpt = DEFAULTS.heartbeat,
+    forward_to: ForwardToOpt = DEFAULTS.forward_to,
+    forward_secret: ForwardSecretOpt = DEFAULTS.forward_secret,
+    forward_timeout: ForwardTimeoutOpt = DEFAULTS.forward_timeout,
+    insecure_forward: InsecureForwardOpt = DEFAULTS.insecure_forward,
+    exec_: ExecOpt = DEFAULTS.exec_,
+    changes_only: ChangesOnlyOpt = DEFAULTS.changes_only,
+    record: RecordOpt = DEFAULTS.record,
+    record_append: RecordAppendOpt = DEFAULTS.record_append,
 ) -> None:
     """Run a lens over one input and print its results, cleaning up after itself.
 
@@ -89,21 +89,26 @@ def run(
                          hint=f"{lens_id} declares no input_streams of its own")
     inputs = [chosen[0]] if chosen else [s["stream_type"] for s in declared]
     if idle_exit is None and any(kind in streams.FILE_READERS for kind in inputs):
-        idle_exit = FILE_IDLE_EXIT
-    flags = follow_flags(locals(), channel="sse", idle_exit=idle_exit or None)
+        idle_exit = DEFAULTS.file_idle_exit
+    flags = FollowFlags(
+        channel="sse", meta=meta, envelope=envelope, types=types, max_events=max_events, timeout=timeout,
+        idle_exit=idle_exit or None, heartbeat=heartbeat, forward_to=forward_to, forward_secret=forward_secret,
+        forward_timeout=forward_timeout, insecure_forward=insecure_forward, exec_=exec_, changes_only=changes_only,
+        record=record, record_append=record_append,
+    )
     follow = Follow(st, flags, fleet_mode=False, command="atai run")
     if chosen and chosen[2] is not None:
         upload = chosen[2]
         with out.progress(f"uploading {upload.name}", upload.stat().st_size) as update:
             api.upload_file(upload, progress=update)
-    record_ = api.create_session(lens_id)
-    session_id = record_["session_id"]
+    session_record = api.create_session(lens_id)
+    session_id = session_record["session_id"]
     try:
         with out.spinner(f"waiting for {session_id} to be RUNNING"):
-            record_ = api.wait_running(session_id, timeout if timeout else 60.0)
+            session_record = api.wait_running(session_id, flags.running_wait())
         from atai_cli.protocol.channels import sse_writer
 
-        if not sse_writer(record_.get("lens_config")):
+        if not sse_writer(session_record.get("lens_config")):
             api.set_output(session_id)
             out.info(f"attached {streams.SSE_WRITER} (the lens has no SSE writer)")
 

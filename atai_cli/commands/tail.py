@@ -7,13 +7,15 @@ from typing import Annotated
 import typer
 
 from atai_cli.commands import complete
-from atai_cli.commands.following import Follow, follow_flags
+from atai_cli.commands.following import Follow
 from atai_cli.commands.options import (
-    ChangesOnlyOpt, ChannelOpt, CursorFileOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt,
+    Channel, ChangesOnlyOpt, ChannelOpt, CursorFileOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt,
     ForwardToOpt, GiveUpOpt, HeartbeatOpt, IdleExitOpt, InsecureForwardOpt, JsonOpt, MaxEventsOpt, MetaOpt,
     RecordAppendOpt, RecordOpt, TimeoutOpt, TypesOpt, state,
 )
 from atai_cli.errors import UsageError
+from atai_cli.pipeline.follow_options import FOLLOW_DEFAULTS as DEFAULTS
+from atai_cli.pipeline.follow_options import FollowFlags
 
 
 def tail(
@@ -23,28 +25,28 @@ def tail(
     lens: Annotated[list[str] | None, typer.Option("--lens", metavar="LENS_ID", help="Every session of this lens, and each new one (repeatable).",
                                                    autocompletion=complete.lens_ids)] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every session, and each new one.")] = False,
-    discover_interval: Annotated[float, typer.Option("--discover-interval", metavar="S", min=0.1, help="How often --lens/--all look for new sessions.")] = 5.0,
-    channel: ChannelOpt = "auto",
+    discover_interval: Annotated[float, typer.Option("--discover-interval", metavar="S", min=0.1, help="How often --lens/--all look for new sessions.")] = DEFAULTS.discover_interval,
+    channel: ChannelOpt = DEFAULTS.channel,
     json_: JsonOpt = False,
-    meta: MetaOpt = False,
-    envelope: EnvelopeOpt = False,
-    types: TypesOpt = None,
-    max_events: MaxEventsOpt = None,
-    timeout: TimeoutOpt = None,
-    idle_exit: IdleExitOpt = None,
-    since: Annotated[str | None, typer.Option("--since", metavar="ID", help="Resume after this SSE event id (one session).")] = None,
-    client_id: Annotated[str | None, typer.Option("--client-id", metavar="ID", help="session.read cursor id (read channel).")] = None,
-    heartbeat: HeartbeatOpt = 5.0,
-    give_up_after: GiveUpOpt = None,
-    cursor_file: CursorFileOpt = None,
-    forward_to: ForwardToOpt = None,
-    forward_secret: ForwardSecretOpt = None,
-    forward_timeout: ForwardTimeoutOpt = 10.0,
-    insecure_forward: InsecureForwardOpt = False,
-    exec_: ExecOpt = None,
-    changes_only: ChangesOnlyOpt = None,
-    record: RecordOpt = None,
-    record_append: RecordAppendOpt = False,
+    meta: MetaOpt = DEFAULTS.meta,
+    envelope: EnvelopeOpt = DEFAULTS.envelope,
+    types: TypesOpt = DEFAULTS.types,
+    max_events: MaxEventsOpt = DEFAULTS.max_events,
+    timeout: TimeoutOpt = DEFAULTS.timeout,
+    idle_exit: IdleExitOpt = DEFAULTS.idle_exit,
+    since: Annotated[str | None, typer.Option("--since", metavar="ID", help="Resume after this SSE event id (one session).")] = DEFAULTS.since,
+    client_id: Annotated[str | None, typer.Option("--client-id", metavar="ID", help="session.read cursor id (read channel).")] = DEFAULTS.client_id,
+    heartbeat: HeartbeatOpt = DEFAULTS.heartbeat,
+    give_up_after: GiveUpOpt = DEFAULTS.give_up_after,
+    cursor_file: CursorFileOpt = DEFAULTS.cursor_file,
+    forward_to: ForwardToOpt = DEFAULTS.forward_to,
+    forward_secret: ForwardSecretOpt = DEFAULTS.forward_secret,
+    forward_timeout: ForwardTimeoutOpt = DEFAULTS.forward_timeout,
+    insecure_forward: InsecureForwardOpt = DEFAULTS.insecure_forward,
+    exec_: ExecOpt = DEFAULTS.exec_,
+    changes_only: ChangesOnlyOpt = DEFAULTS.changes_only,
+    record: RecordOpt = DEFAULTS.record,
+    record_append: RecordAppendOpt = DEFAULTS.record_append,
 ) -> None:
     """Follow sessions' output live; never loses or repeats an event across reconnects.
 
@@ -62,7 +64,14 @@ def tail(
         raise UsageError("nothing to follow: give one or more session ids, --lens LENS_ID or --all")
     if since and (len(ids) > 1 or selecting):
         raise UsageError("--since resumes one session; for several, use --cursor-file")
-    flags = follow_flags(locals())
+    flags = FollowFlags(
+        channel=Channel(channel).value, meta=meta, envelope=envelope, types=types,
+        max_events=max_events, timeout=timeout, idle_exit=idle_exit, heartbeat=heartbeat, give_up_after=give_up_after,
+        since=since, client_id=client_id, cursor_file=cursor_file, forward_to=forward_to,
+        forward_secret=forward_secret, forward_timeout=forward_timeout, insecure_forward=insecure_forward,
+        exec_=exec_, changes_only=changes_only, record=record, record_append=record_append,
+        discover_interval=discover_interval,
+    )
     st = state(ctx)
     follow = Follow(st, flags, fleet_mode=len(ids) > 1 or selecting)
     api = st.api(**({"give_up_after": give_up_after} if give_up_after else {}))
