@@ -9,9 +9,7 @@ from contextlib import ExitStack, redirect_stderr, redirect_stdout
 from typing import Sequence
 
 from atai_cli.environment import Environment
-from atai_cli.errors import AtaiError, AuthError, NotFoundError, StdoutClosed, UsageError
-
-EXIT_INTERRUPTED = 130
+from atai_cli.errors import AUTH_HINT, AtaiError, AuthError, ExitCode, NotFoundError, StdoutClosed
 
 # The standard next step for each kind of failure, when the code that raised it had nothing
 # more specific to say.
@@ -20,7 +18,6 @@ HINTS_BY_RESOURCE = {
     "session": "list sessions with `atai session list`",
     "file": "list files with `atai files list`, upload one with `atai files upload PATH`",
 }
-AUTH_HINT = "check ATAI_API_KEY, pass --api-key, or run `atai login`"
 
 
 def describe(exc: BaseException, debug: bool = False) -> tuple[str | None, str | None, int]:
@@ -28,24 +25,24 @@ def describe(exc: BaseException, debug: bool = False) -> tuple[str | None, str |
     import typer
 
     if isinstance(exc, StdoutClosed):
-        return None, None, 0
+        return None, None, ExitCode.OK
     if isinstance(exc, AtaiError):
         hint = exc.hint
         if hint is None and isinstance(exc, NotFoundError):
             hint = HINTS_BY_RESOURCE.get(exc.resource or "")
         if hint is None and isinstance(exc, AuthError):
             hint = AUTH_HINT
-        return exc.message, hint, exc.exit_code
+        return exc.message, hint, int(exc.exit_code)
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", None, EXIT_INTERRUPTED
+        return "interrupted", None, ExitCode.INTERRUPTED
     if isinstance(exc, typer.TyperException):  # Typer's usage errors (bad flag, missing argument)
-        return _usage_message(exc), _usage_hint(exc), 2
+        return _usage_message(exc), _usage_hint(exc), ExitCode.USAGE
     if isinstance(exc, (typer.Abort, EOFError)):
-        return "aborted: no answer", None, 1
+        return "aborted: no answer", None, ExitCode.FAILURE
     if isinstance(exc, BrokenPipeError):
-        return None, None, 0
+        return None, None, ExitCode.OK
     message = f"unexpected failure: {type(exc).__name__}: {exc}"
-    return message, None if debug else "run again with --debug for the traceback, and report it", 1
+    return message, None if debug else "run again with --debug for the traceback, and report it", ExitCode.FAILURE
 
 
 def _usage_message(exc) -> str:
@@ -73,7 +70,7 @@ def report(exc: BaseException, out, *, debug: bool = False, secrets: Sequence[st
         out.line(redact_text(text, *secrets).rstrip())
     if message is not None:
         out.error(redact_text(message, *secrets), redact_text(hint, *secrets) if hint else None)
-    return code
+    return int(code)
 
 
 def _version(env: Environment) -> int:
@@ -90,9 +87,7 @@ def run(argv: Sequence[str], env: Environment) -> int:
     from atai_cli.output import Output
     from atai_cli.state import AppState
 
-    # pydantic (Typer validates options with it) scans every installed package for plugins
-    # on first use: ~8 ms of each start for a feature atai does not use.
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    _pydantic_without_plugins()
     completing = any(name.startswith("_ATAI_COMPLETE") for name in env.environ)
     app = build("*" if completing else command_name(argv), rich_help=bool(env.stdout_isatty))
     state = AppState(env)
@@ -109,7 +104,7 @@ def run(argv: Sequence[str], env: Environment) -> int:
                 code = app(args=list(argv), prog_name="atai", standalone_mode=False, obj=state)
             finally:
                 state.close()
-        if code == EXIT_INTERRUPTED:  # Typer turns KeyboardInterrupt into Exit(130)
+        if code == ExitCode.INTERRUPTED:  # Typer turns KeyboardInterrupt into Exit(130)
             state.out.error("interrupted")
         return code if isinstance(code, int) else 0
     except SystemExit as exc:  # Typer's own exits (completion, EPIPE on help)
@@ -119,6 +114,43 @@ def run(argv: Sequence[str], env: Environment) -> int:
             return _print_help(exc, env)
         out = state.out if state.out_ready else Output.for_env(env)
         return report(exc, out, debug=state.debug, secrets=state.secrets())
+
+
+class _PluginlessPydantic:
+    """pydantic (Typer validates options with it; the settings are a model) looks through every
+    installed package's entry points for plugins on first use: ~7 ms of each start, for a
+    feature atai does not use. Its off switch is the PYDANTIC_DISABLE_PLUGINS variable, but
+    writing os.environ would reach the tests' process and every --exec child; instead, as
+    pydantic's plugin loader is imported, its cache is filled with "no plugins" (this process
+    only). A command that never imports pydantic (`--help`) pays nothing."""
+
+    LOADER = "pydantic.plugin._loader"
+
+    def find_spec(self, name, path=None, target=None):
+        if name != self.LOADER:
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        load = loader.exec_module
+
+        def exec_module(module) -> None:
+            load(module)
+            if getattr(module, "_plugins", None) is None:
+                module._plugins = {}
+
+        loader.exec_module = exec_module
+        return spec
+
+
+def _pydantic_without_plugins() -> None:
+    if _PluginlessPydantic.LOADER in sys.modules or any(isinstance(f, _PluginlessPydantic) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _PluginlessPydantic())
 
 
 def _is_help_request(exc: BaseException) -> bool:

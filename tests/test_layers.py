@@ -61,3 +61,22 @@ def imported_top_level(path: Path) -> set[str]:
         elif isinstance(node, ast.Import):
             found.update(alias.name.split(".")[0] for alias in node.names)
     return found
+
+
+PROCESS_WIDE = {("signal", "signal"), ("threading", "stack_size"), ("os", "putenv")}
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_libraries_leave_process_wide_state_to_the_command_edge(layer):
+    """Signal handlers and the thread stack size are the commands' to set (commands/following.py),
+    never a library's; os.environ is the injected Environment's, never written."""
+    for path in (PACKAGE / layer).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
+                assert (node.func.value.id, node.func.attr) not in PROCESS_WIDE, f"{path.relative_to(PACKAGE)}:{node.lineno}"
+
+
+def test_main_does_not_write_the_process_environment():
+    for node in ast.walk(ast.parse((PACKAGE / "main.py").read_text())):
+        if isinstance(node, ast.Attribute) and node.attr == "environ":
+            assert not (isinstance(node.value, ast.Name) and node.value.id == "os"), f"main.py:{node.lineno} uses os.environ"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from atai_cli.client.rest import RestClient
-from atai_cli.errors import AtaiError, NotFoundError, OperationTimeout, ProtocolError, Rejected
+from atai_cli.errors import AtaiError, NotFoundError, OperationTimeout, ProtocolError, Rejected, ServerTimeout
 from atai_cli.protocol import status as st
 from atai_cli.protocol.messages import is_query_timeout, is_unknown_session, mentions_not_found, rejection
 from atai_cli.protocol.redact import redact
@@ -337,7 +337,7 @@ class LensApi:
         with self.socket_for(session_id, timeout=timeout) as sock:
             reply = sock.request("model.query", query, timeout=timeout)
         if reply.get("event_data") is None and is_query_timeout(str(reply.get("message", ""))):
-            raise OperationTimeout(f"model.query on {session_id}: the server says '{reply['message']}'")
+            raise ServerTimeout(f"model.query on {session_id}: the server says '{reply['message']}'")
         return clean_record(reply)
 
     # -- probes (doctor) ------------------------------------------------------------------

@@ -4,14 +4,17 @@ with its exit code and resume hint."""
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+import signal
+import threading
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
-from atai_cli.errors import AtaiError, Interrupted, NetworkError, OperationTimeout
+from atai_cli.errors import AtaiError, Interrupted, NetworkError, OperationTimeout, Terminated
 from atai_cli.output.formats import plural
 from atai_cli.output.jsonl import SHAPE_DATA, SHAPE_FLEET, SHAPE_META
 from atai_cli.pipeline.follow_options import FollowFlags, FollowOptions
+from atai_cli.protocol.stops import StopReason
 
 
 class Follow:
@@ -92,10 +95,11 @@ class Follow:
         options = FollowOptions.resolve(flags, client_id=flags.client_id or st.client_id(), shape=self.shape)
         fleet = Fleet(api, options, sinks=sinks, reporter=reporter, filter=self.filter, cursors=self.cursors,
                       recorder=self.recorder, discover=discover, on_open=on_open)
-        for sid, record in records.items():
-            fleet.add(sid, record)
-        with view if view is not None else nullcontext():
-            self.result = fleet.run(session_ids)
+        with _worker_stacks(), _sigterm_stops(fleet):
+            for sid, record in records.items():
+                fleet.add(sid, record)
+            with view if view is not None else nullcontext():
+                self.result = fleet.run(session_ids)
         return self.result
 
     def _check_recording(self, api, session_ids: list[str]) -> dict[str, dict]:
@@ -132,7 +136,7 @@ class Follow:
         """The closing line, or the error for how the follow ended."""
         result = self.result
         out = self.st.out
-        if result.stopped_by == "stdout closed":
+        if result.stopped_by is StopReason.STDOUT_CLOSED:
             return  # the reader went away (`| head`): a quiet, clean end
         for sink in self.sinks:
             line = sink.summary()
@@ -157,9 +161,9 @@ class Follow:
         outcome = result.outcomes[0]
         printed = plural(outcome.events, "event")
         hint = self.resume_hint(outcome, destroyed=destroyed)
-        if result.stopped_by in ("interrupted", "terminated"):
+        if result.stopped_by in (StopReason.INTERRUPTED, StopReason.TERMINATED):
             raise _interruption(result.stopped_by, f"after {printed}", hint)
-        if result.stopped_by == "timeout":
+        if result.stopped_by is StopReason.TIMEOUT:
             raise OperationTimeout(f"--timeout {self.flags.timeout:g}s reached after {printed}; the stream had not ended", hint=hint)
         if outcome.failed:
             error = outcome.error
@@ -169,11 +173,11 @@ class Follow:
                 _add_channel_hint(error)
                 raise error
             raise error  # type: ignore[misc]
-        if result.stopped_by == "max-events":
+        if result.stopped_by is StopReason.MAX_EVENTS:
             self.st.out.info(f"stopped after {printed} (--max-events)")
-        elif result.stopped_by == "idle":
+        elif result.stopped_by is StopReason.IDLE:
             self.st.out.info(f"stopped after {printed}: no lens output for {self.flags.idle_exit:g}s (--idle-exit)")
-        elif result.stopped_by != "stdout closed":
+        else:
             self.st.out.info(f"stream ended after {printed}: {outcome.reason or 'done'}")
 
     def _conclude_fleet(self, result, destroyed: bool) -> None:
@@ -181,16 +185,16 @@ class Follow:
         failed = [o for o in result.outcomes if o.failed]
         total = plural(result.printed, "event")
         sessions = plural(len(result.outcomes), "session")
-        if result.stopped_by in ("interrupted", "terminated"):
+        if result.stopped_by in (StopReason.INTERRUPTED, StopReason.TERMINATED):
             raise _interruption(result.stopped_by, f"after {total} from {sessions}", self.resume_hint())
-        if result.stopped_by == "timeout":
+        if result.stopped_by is StopReason.TIMEOUT:
             raise OperationTimeout(f"--timeout {self.flags.timeout:g}s reached after {total} from {sessions}",
                                    hint=self.resume_hint())
         ended = len(result.outcomes) - len(failed)
         how = ""
-        if result.stopped_by == "max-events":
+        if result.stopped_by is StopReason.MAX_EVENTS:
             how = " (--max-events)"
-        elif result.stopped_by == "idle":
+        elif result.stopped_by is StopReason.IDLE:
             how = f" (no lens output for {self.flags.idle_exit:g}s, --idle-exit)"
         out.info(f"followed {sessions}: {ended} ended, {len(failed)} failed, {total}{how}")
         if failed:
@@ -200,11 +204,42 @@ class Follow:
             raise AtaiError(f"{len(failed)} of {sessions} failed: {names}", hint="each reason is on a line above")
 
 
-def _interruption(how: str, after: str, hint: str) -> Interrupted:
-    error = Interrupted(f"{how} {after}", hint=hint)
-    if how == "terminated":
-        error.exit_code = 143  # 128 + SIGTERM, as shells report it
-    return error
+def _interruption(how: StopReason, after: str, hint: str) -> Interrupted:
+    kind = Terminated if how is StopReason.TERMINATED else Interrupted
+    return kind(f"{how} {after}", hint=hint)
+
+
+@contextmanager
+def _sigterm_stops(fleet) -> Iterator[None]:
+    """While following, SIGTERM stops like Ctrl-C (cursors saved, recording closed; exit 143).
+    The handler only asks the fleet to stop; signals reach the main thread only, so elsewhere
+    (a test running main() in a thread) SIGTERM keeps its own meaning."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: fleet.request_stop(StopReason.TERMINATED))
+    except (ValueError, OSError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _worker_stacks() -> Iterator[None]:
+    """Every thread started while following gets a follower's small stack. threading.stack_size
+    is process-wide, so it is set here, once per follow, by the command, and put back after;
+    the threads started meanwhile are the fleet's own (workers, discovery)."""
+    from atai_cli.pipeline.worker import WORKER_STACK_SIZE
+
+    previous = threading.stack_size(WORKER_STACK_SIZE)
+    try:
+        yield
+    finally:
+        threading.stack_size(previous)
 
 
 def _add_channel_hint(error: AtaiError) -> None:

@@ -9,7 +9,7 @@ import typer
 
 from atai_cli.commands.inputs import require_image
 from atai_cli.commands.options import JsonOpt, SessionIdArg, state
-from atai_cli.errors import OperationTimeout, ProtocolError
+from atai_cli.errors import OperationTimeout, ProtocolError, ServerTimeout
 
 TEMPLATES = {"image_qa": "image_qa_template_task", "image_bbox": "image_bbox_template_task"}
 
@@ -58,7 +58,7 @@ def query(
         with st.out.spinner("waiting for the model…"):
             reply = api.model_query(session_id, event, timeout=timeout)
     except OperationTimeout as exc:
-        if "server says" not in exc.message:
+        if not isinstance(exc, ServerTimeout):
             exc.message = f"model.query on {session_id} timed out after {timeout:g}s"
         exc.hint = "raise --timeout, or ask a lens whose pipeline answers queries (see `atai lens show`)"
         raise

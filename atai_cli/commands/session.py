@@ -12,7 +12,7 @@ from atai_cli.commands.inputs import parse_duration
 from atai_cli.commands.options import (
     ConfigJsonOpt, JsonOpt, LensIdArg, QuietOpt, SessionIdArg, SetOpt, parse_json_object, parse_set, state,
 )
-from atai_cli.errors import AtaiError, Interrupted, OperationTimeout, UsageError
+from atai_cli.errors import AtaiError, Interrupted, OperationTimeout, SomeFailed, UsageError
 from atai_cli.output import Column
 from atai_cli.output.formats import plural
 
@@ -176,10 +176,8 @@ def _destroy(st, api, ids: list[str], *, check_first: bool) -> None:
     if failures:
         if len(ids) == 1:
             raise failures[0][1]
-        error = failures[0][1]
-        error.message = f"{len(failures)} of {plural(len(ids), 'session')} could not be destroyed"
-        error.hint = None
-        raise error
+        raise SomeFailed(f"{len(failures)} of {plural(len(ids), 'session')} could not be destroyed",
+                         [error for _, error in failures])
 
 
 @app.command("modify")

@@ -8,9 +8,12 @@ server is gone says so at once (`reconnecting in 4.6s: connection refused`).
 from __future__ import annotations
 
 from atai_cli.output import Output
+from atai_cli.protocol.outcomes import Reporter, SessionOutcome
+from atai_cli.protocol.records import StreamStatus
+from atai_cli.protocol.stops import StopReason
 
 
-def describe_status(status) -> str | None:
+def describe_status(status: StreamStatus) -> str | None:
     """The line for a connection change, or None when there is nothing worth a line."""
     import time
 
@@ -23,48 +26,48 @@ def describe_status(status) -> str | None:
     return None
 
 
-class SingleSessionLines:
+class SingleSessionLines(Reporter):
     """`atai tail SID` off a terminal: the v1 lines."""
 
     def __init__(self, out: Output) -> None:
         self.out = out
 
-    def session_started(self, outcome) -> None:
-        for warning in outcome_warnings(outcome):
+    def session_started(self, outcome: SessionOutcome) -> None:
+        for warning in outcome.warnings:
             self.out.warn(warning)
         self.out.info(f"following {outcome.session_id} on the {outcome.channel} channel ({outcome.why})")
 
-    def session_ended(self, outcome) -> None:
+    def session_ended(self, outcome: SessionOutcome) -> None:
         pass  # the command's closing line says how it ended
 
-    def status_changed(self, outcome, status) -> None:
+    def status_changed(self, outcome: SessionOutcome, status: StreamStatus) -> None:
         line = describe_status(status)
         if line:
             self.out.info(line)
 
 
-class FleetLines:
+class FleetLines(Reporter):
     """Several sessions: `+ SID` when following starts, `- SID REASON` when it stops."""
 
     def __init__(self, out: Output) -> None:
         self.out = out
 
-    def session_started(self, outcome) -> None:
-        for warning in outcome_warnings(outcome):
+    def session_started(self, outcome: SessionOutcome) -> None:
+        for warning in outcome.warnings:
             self.out.warn(f"{outcome.session_id}: {warning}")
         self.out.line(f"+ {outcome.session_id} lens {outcome.lens_id or '-'} channel {outcome.channel}")
 
-    def session_ended(self, outcome) -> None:
-        if outcome.reason == "stdout closed":
+    def session_ended(self, outcome: SessionOutcome) -> None:
+        if outcome.stopped_by is StopReason.STDOUT_CLOSED:
             return  # `| head` had what it wanted: nothing to report
         state = "failed: " if outcome.failed else ""
         self.out.line(f"- {outcome.session_id} {state}{outcome.reason or 'ended'}")
 
-    def status_changed(self, outcome, status) -> None:
+    def status_changed(self, outcome: SessionOutcome, status: StreamStatus) -> None:
         line = describe_status(status)
         if line:
             self.out.line(f"  {outcome.session_id} {line}")
 
 
-def outcome_warnings(outcome) -> list[str]:
-    return list(getattr(outcome, "warnings", None) or [])
+def outcome_warnings(outcome: SessionOutcome) -> list[str]:
+    return list(outcome.warnings)
