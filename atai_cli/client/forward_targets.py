@@ -86,7 +86,7 @@ def _mqtt(url: str, scheme: str) -> ForwardTarget:
     host = _host_port(netloc, scheme, shown)
     topic = unquote(parts.path[1:])
     _check_topic(topic, shown, f"{scheme}://HOST:PORT/TOPIC")
-    if "+" in topic or "#" in topic:
+    if "+" in topic or "#" in url:  # urlsplit would take a # for a fragment
         raise UsageError(f"--forward-to {shown}: an MQTT topic to publish to cannot hold the wildcards + or #")
     query = parse_qs(parts.query, keep_blank_values=True)
     unknown = sorted(set(query) - {"retain"})

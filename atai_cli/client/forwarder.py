@@ -157,13 +157,19 @@ class Forwarder:
             lanes = list(self._lanes.values())
         return sum(len(lane.inflight) for lane in lanes)
 
-    def wait_settled(self, timeout: float) -> bool:
-        """Wait until nothing is in flight; False when something still is after timeout."""
-        deadline = time.monotonic() + timeout
-        while self.in_flight():
-            if time.monotonic() >= deadline:
-                return False
+    def wait_settled(self, patience: float) -> bool:
+        """Wait until nothing is in flight, for as long as acknowledgements keep coming; False
+        when `patience` seconds passed without one and something is still in flight."""
+        waiting = self.in_flight()
+        last_progress = time.monotonic()
+        while waiting:
             time.sleep(0.005)
+            now_waiting = self.in_flight()
+            if now_waiting < waiting:
+                last_progress = time.monotonic()
+            waiting = now_waiting
+            if waiting and time.monotonic() - last_progress >= patience:
+                return False
         return True
 
     # -- delivering -------------------------------------------------------------------------

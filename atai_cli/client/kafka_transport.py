@@ -23,12 +23,11 @@ from atai_cli.client.forwarder import Attempt, Message, Transport, BROKER_WINDOW
 from atai_cli.errors import UsageError
 
 # Refused for good: a retry would get the same answer. Everything else is retried.
-REJECTED = frozenset({
-    KafkaError.MSG_SIZE_TOO_LARGE, KafkaError._MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE,
-    KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-    KafkaError.INVALID_RECORD, KafkaError.CORRUPT_MESSAGE, KafkaError.TOPIC_EXCEPTION,
-    KafkaError.POLICY_VIOLATION, KafkaError._INVALID_ARG, KafkaError.INVALID_REQUIRED_ACKS,
-})
+REJECTED = frozenset(getattr(KafkaError, name) for name in (
+    "MSG_SIZE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_MSG_SIZE", "INVALID_MSG", "INVALID_RECORD",
+    "TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "TOPIC_EXCEPTION", "POLICY_VIOLATION",
+    "_INVALID_ARG", "INVALID_REQUIRED_ACKS",
+) if hasattr(KafkaError, name))  # names differ between client versions
 FIXED = {"enable.idempotence": True, "acks": "all", "message.timeout.ms": 0}
 
 

@@ -110,6 +110,7 @@ class ForwardSink(Sink):
     acknowledged (`hold_cursors`)."""
 
     HOLDS = True
+    LINGER = 10.0  # seconds a stopping command waits for a broker that acknowledges nothing
 
     def __init__(self, forwarder, report: Callable[[str], None]) -> None:
         self.forwarder = forwarder
@@ -161,10 +162,15 @@ class ForwardSink(Sink):
 
     def flush(self, timeout: float | None = None) -> bool:
         # Called without a timeout before every network wait: a broker's client sends on its
-        # own, so nothing is pushed then. With one (the command stopping): wait for the acks.
+        # own, so nothing is pushed then. With one (the command stopping): wait for the acks
+        # still due while they keep coming, and up to LINGER (or twice the forward timeout)
+        # without one; a Ctrl-C ends the wait at once.
         if timeout is None:
             return True
-        return self.forwarder.wait_settled(timeout)
+        try:
+            return self.forwarder.wait_settled(max(timeout, self.LINGER, 2 * self.forwarder.timeout))
+        except KeyboardInterrupt:
+            return False
 
     def close(self) -> None:
         waiting = self.forwarder.in_flight()
@@ -174,7 +180,9 @@ class ForwardSink(Sink):
 
     @property
     def failed(self) -> bool:
-        return self.stats.rejected > 0
+        # Events still unacknowledged at the end of a command that was not interrupted: the
+        # command did not do what it was asked (an interruption reports itself first).
+        return self.stats.rejected > 0 or self.stats.undelivered > 0
 
     def summary(self) -> str:
         s = self.stats
