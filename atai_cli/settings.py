@@ -20,7 +20,7 @@ from atai_cli.errors import UsageError
 DEFAULT_ENDPOINT = "https://api.u1.archetypeai.app/v0.5"
 DEFAULT_PROFILE = "default"
 ENV_PREFIX = "ATAI_"
-SECRET_SETTINGS = frozenset({"api_key", "forward_secret"})
+SECRET_SETTINGS = frozenset({"api_key", "forward_secret", "kafka_sasl_password", "mqtt_password"})
 
 
 class Settings(BaseSettings):
@@ -35,6 +35,15 @@ class Settings(BaseSettings):
     reconnect_give_up: float | None = Field(None, gt=0, description="stop reconnecting after this many seconds (default: never)")
     client_id: str | None = Field(None, min_length=1, description="session.read cursor id (default: one kept per profile)")
     forward_secret: SecretStr | None = None
+    # --forward-to kafka:// and mqtt:// credentials (docs/forwarding.md); KAFKA_* variables win.
+    kafka_security_protocol: str | None = Field(None, description="plaintext, ssl, sasl_plaintext or sasl_ssl")
+    kafka_sasl_mechanism: str | None = Field(None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: str | None = Field(None, description="CA certificate file for Kafka TLS")
+    mqtt_username: str | None = Field(None, description="MQTT login when the URL has none")
+    mqtt_password: SecretStr | None = None
+    mqtt_ca_location: str | None = Field(None, description="CA certificate file for mqtts://")
 
     @field_validator("api_endpoint")
     @classmethod

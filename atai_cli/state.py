@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from atai_cli.settings import Settings
 
 DEFAULT_PROFILE = "default"
+# Variables whose values are never printed, recorded or handed to --exec.
+SECRET_VARIABLES = ("ATAI_API_KEY", "ATAI_FORWARD_SECRET", "ATAI_KAFKA_SASL_PASSWORD", "ATAI_MQTT_PASSWORD",
+                    "KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEY_PASSWORD")
 
 
 class AppState:
@@ -81,11 +84,13 @@ class AppState:
 
     def secrets(self) -> list[str]:
         """Everything that must never be printed, for the error boundary's last redaction."""
-        found = [self.api_key or "", self.env.get("ATAI_API_KEY") or "", self.env.get("ATAI_FORWARD_SECRET") or "",
-                 *self._secrets]
+        found = [self.api_key or "", *(self.env.get(name) or "" for name in SECRET_VARIABLES), *self._secrets]
         settings = self.__dict__.get("unchecked_settings")
         if settings is not None:
-            for secret in (settings.api_key, settings.forward_secret):
+            from atai_cli.settings import SECRET_SETTINGS  # loaded already with the settings
+
+            for name in SECRET_SETTINGS:
+                secret = getattr(settings, name)
                 if secret is not None:
                     found.append(secret.get_secret_value())
         return [s for s in found if s]
@@ -131,6 +136,11 @@ class AppState:
         secret = ensure_forward_secret(self.env.config_path, self.profile_name)
         self._secrets.append(secret)
         return secret
+
+    def keep_secret(self, value: str | None) -> None:
+        """A secret given some other way (a password in a --forward-to URL): never printed."""
+        if value:
+            self._secrets.append(value)
 
     def close(self) -> None:
         for client in self._clients:

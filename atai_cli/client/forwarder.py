@@ -1,44 +1,40 @@
-"""--forward-to: POST each event to the user's receiver, signed, retried until it is delivered.
+"""--forward-to: hand each event to the user's receiver or broker, signed, retried until it is
+delivered. One delivery loop (Forwarder); what differs per kind of target is a transport.
 
-One request in flight per session (the caller holds the session's stream meanwhile), each
-attempt with a timeout. 2xx is delivered; connection errors, timeouts, 408, 429 (Retry-After
-honoured) and 5xx are retried with capped, jittered backoff for as long as the command runs;
-anything else, redirects included, rejects that one event. The API key never goes here: this
-is its own HTTP client, with no Authorization header (docs/forwarding.md).
+Per session, events go in stream order through a lane of at most `window` events in flight: 1
+for HTTP (one request at a time, the caller holds the session's stream meanwhile), more for a
+broker (a producer batches and keeps one partition's order itself). An event is settled when it
+is delivered (2xx, a Kafka delivery report without error, an MQTT PUBACK) or rejected for good;
+whatever waits to move past an event (the session's cursor) runs only once it and every event
+before it in its lane are settled. Failures are retried with capped, jittered backoff for as
+long as the command runs: HTTP by this loop, brokers by their client, which keeps the message
+(and its order) while it reconnects; this loop watches each attempt's timeout and says on
+stderr that it is retrying and when it recovered. The API key never goes here
+(docs/forwarding.md).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Callable
-from urllib.parse import urlsplit
 
 import httpx
 
 from atai_cli.client.backoff import Backoff, parse_retry_after
+from atai_cli.client.forward_targets import ForwardTarget, is_loopback, parse_target  # noqa: F401 - is_loopback re-exported
 from atai_cli.errors import UsageError
 from atai_cli.protocol.signing import signature
 
 RETRY_STATUSES = frozenset({408, 429})
+BROKER_WINDOW = 64  # events of one session in flight to a broker: bounds memory, keeps batches full
 
 
 def check_forward_url(url: str, insecure: bool = False) -> str:
-    """http only to a loopback host, else https; anything else is a usage error."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises for a port that is not a number in range
-    except ValueError as exc:
-        raise UsageError(f"--forward-to {url!r} is not a valid URL: {exc}") from exc
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"--forward-to must be an http:// or https:// URL, got {url!r}")
-    if parts.scheme == "http" and not insecure and not is_loopback(parts.hostname):
-        raise UsageError(
-            f"--forward-to {url}: plain http is allowed only to a loopback host (127.0.0.1, ::1, localhost)",
-            hint="use https, or pass --insecure-forward to send events unencrypted",
-        )
+    """Any --forward-to URL checked before anything starts (exit 2 when it is bad)."""
+    parse_target(url, insecure)
     return url
 
 
@@ -49,33 +45,245 @@ def header_value(text: str) -> str:
     return quote(text, safe="".join(chr(c) for c in range(0x20, 0x7f) if chr(c) not in "%"))
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+@dataclass
+class Attempt:
+    """One attempt and what came of it, for the stderr line."""
+
+    outcome: str  # delivered | retry | rejected | cancelled
+    status: int | str | None  # HTTP status, "ack" from a broker; None for a connection error or timeout
+    ms: float
+    detail: str = ""
+    retry_in: float | None = None  # None: the broker's client retries on its own, no fixed delay
+    retries: int = 0  # how many retries this event took before it was delivered
 
 
 @dataclass
-class Attempt:
-    """One request and what came of it, for the stderr line."""
+class Message:
+    """One event on its way: the body and what the headers say."""
 
-    outcome: str  # delivered | retry | rejected | cancelled
-    status: int | None  # None for a connection error or timeout
-    ms: float
-    detail: str = ""
-    retry_in: float | None = None
+    body: bytes
+    session_id: str
+    event_id: str | None
+    event_type: str | None
+    report: Callable[[Attempt], None]
+    started: float = 0.0  # this attempt (monotonic)
+    first_started: float = 0.0
+    retries: int = 0
+    settled: Attempt | None = None
+    after: list[Callable[[], None]] = field(default_factory=list)  # to run once settled, in order
+    token: object = None  # the transport's handle of the attempt in flight
+
+    def headers(self, secret: str) -> dict[str, str]:
+        return {
+            "Atai-Session-Id": self.session_id,
+            "Atai-Event-Id": self.event_id or "",
+            "Atai-Event-Type": self.event_type or "",
+            "Atai-Signature": signature(secret, self.body),
+        }
+
+
+class Transport:
+    """How events reach one kind of target. A synchronous transport (`send`) answers each attempt
+    in the caller's thread; an asynchronous one (`submit`) hands the message to its client and
+    calls `settle(message, attempt)` later, from `poll` or the client's own thread."""
+
+    synchronous = True
+    window = 1
+    shown = ""
+
+    def send(self, message: Message) -> Attempt:
+        raise NotImplementedError
+
+    def submit(self, message: Message, settle: Callable[[Message, Attempt], None]) -> None:
+        raise NotImplementedError
+
+    def poll(self, timeout: float) -> None:
+        time.sleep(timeout)
+
+    def diagnosis(self) -> str:
+        """Why nothing is acknowledged, as the client last said (connection refused, ...)."""
+        return ""
+
+    def close(self, timeout: float = 0.0) -> None:
+        pass
+
+
+class _Lane:
+    """One session's events in flight, oldest first."""
+
+    def __init__(self) -> None:
+        self.inflight: deque[Message] = deque()
+        self.cond = threading.Condition()
+        self.reported_at = 0.0  # when the oldest event's last "retrying" line was written
+        self.troubled_since: float | None = None
 
 
 class Forwarder:
-    def __init__(self, url: str, secret: str, *, timeout: float = 10.0, retry_delay: float = 0.5,
-                 retry_cap: float = 30.0, trace: Callable[[str], None] | None = None) -> None:
-        self.url = url
+    def __init__(self, transport: Transport, secret: str, *, timeout: float = 10.0, retry_delay: float = 0.5,
+                 retry_cap: float = 30.0) -> None:
+        self.transport = transport
         self.secret = secret
+        self.timeout = timeout
         self.retry_delay = retry_delay
         self.retry_cap = retry_cap
+        self.url = transport.shown  # without any password
+        self._lanes: dict[str, _Lane] = {}
+        self._lanes_lock = threading.Lock()
+        self._closing = threading.Event()
+        self._service: threading.Thread | None = None
+        if not transport.synchronous:
+            self._service = threading.Thread(target=self._serve, name="forward", daemon=True)
+            self._service.start()
+
+    # -- the lanes ------------------------------------------------------------------------
+    def _lane(self, session_id: str) -> _Lane:
+        with self._lanes_lock:
+            lane = self._lanes.get(session_id)
+            if lane is None:
+                lane = self._lanes[session_id] = _Lane()
+            return lane
+
+    def after_settled(self, session_id: str, action: Callable[[], None]) -> None:
+        """Run `action` once every event of this session handed over so far is settled."""
+        lane = self._lane(session_id)
+        with lane.cond:
+            if lane.inflight:
+                lane.inflight[-1].after.append(action)
+                return
+        action()
+
+    def in_flight(self) -> int:
+        with self._lanes_lock:
+            lanes = list(self._lanes.values())
+        return sum(len(lane.inflight) for lane in lanes)
+
+    def wait_settled(self, patience: float) -> bool:
+        """Wait until nothing is in flight, for as long as acknowledgements keep coming; False
+        when `patience` seconds passed without one and something is still in flight."""
+        waiting = self.in_flight()
+        last_progress = time.monotonic()
+        while waiting:
+            time.sleep(0.005)
+            now_waiting = self.in_flight()
+            if now_waiting < waiting:
+                last_progress = time.monotonic()
+            waiting = now_waiting
+            if waiting and time.monotonic() - last_progress >= patience:
+                return False
+        return True
+
+    # -- delivering -------------------------------------------------------------------------
+    def deliver(self, body: bytes, *, session_id: str, event_id: str | None, event_type: str | None,
+                stop: threading.Event, report: Callable[[Attempt], None]) -> Attempt | None:
+        """Hand one event on. Synchronous transports: send until delivered or rejected (or `stop`
+        is set: cancelled). Asynchronous ones: wait for room in the session's window, hand it
+        over and return None (it settles later; `after_settled` runs what waits for it)."""
+        message = Message(body, session_id, event_id, event_type, report)
+        lane = self._lane(session_id)
+        with lane.cond:
+            while len(lane.inflight) >= self.transport.window:
+                if stop.is_set():
+                    return Attempt("cancelled", None, 0.0, "stopped before it was delivered")
+                lane.cond.wait(0.1)
+            lane.inflight.append(message)
+        message.started = message.first_started = time.monotonic()
+        if not self.transport.synchronous:
+            self.transport.submit(message, self._settle)
+            return None
+        attempt = self._send_until_settled(message, stop)
+        with lane.cond:
+            lane.inflight.remove(message)
+            lane.cond.notify_all()
+        return attempt
+
+    def _send_until_settled(self, message: Message, stop: threading.Event) -> Attempt:
+        backoff = Backoff(base=self.retry_delay, cap=self.retry_cap)
+        while True:
+            message.started = time.monotonic()
+            attempt = self.transport.send(message)
+            if attempt.outcome != "retry":
+                attempt.retries = message.retries
+                message.report(attempt)
+                return attempt
+            if attempt.retry_in is None:
+                attempt.retry_in = backoff.next_delay()
+            message.retries += 1
+            message.report(attempt)
+            if stop.wait(attempt.retry_in):
+                return Attempt("cancelled", attempt.status, attempt.ms, "stopped before it was delivered")
+
+    def _settle(self, message: Message, attempt: Attempt) -> None:
+        """An asynchronous transport's answer for one attempt (any thread)."""
+        lane = self._lane(message.session_id)
+        if attempt.outcome == "retry":
+            # The client gave the message back: send it again after a backoff (the service
+            # thread does), with this session waiting meanwhile (its window stays taken).
+            message.retries += 1
+            attempt.retry_in = attempt.retry_in or Backoff(base=self.retry_delay, cap=self.retry_cap,
+                                                           attempt=message.retries - 1).next_delay()
+            message.report(attempt)
+            message.token = ("resend", time.monotonic() + attempt.retry_in)
+            return
+        attempt.retries = message.retries
+        attempt.ms = (time.monotonic() - message.first_started) * 1000
+        message.settled = attempt
+        message.report(attempt)
+        done: list[Callable[[], None]] = []
+        with lane.cond:
+            while lane.inflight and lane.inflight[0].settled is not None:
+                done.extend(lane.inflight.popleft().after)
+            if not lane.inflight or lane.inflight[0].retries == 0:
+                lane.troubled_since = None
+            lane.cond.notify_all()
+        for action in done:
+            action()
+
+    def _serve(self) -> None:
+        """For asynchronous transports: serve the client's callbacks, resend what it gave back,
+        and say when the oldest event of a session waits longer than the forward timeout."""
+        while not self._closing.is_set():
+            try:
+                self.transport.poll(0.05)
+            except Exception:  # noqa: BLE001 - a callback's bug must not stop every delivery
+                pass
+            now = time.monotonic()
+            with self._lanes_lock:
+                lanes = list(self._lanes.values())
+            for lane in lanes:
+                with lane.cond:
+                    head = lane.inflight[0] if lane.inflight else None
+                    resend = [m for m in lane.inflight if isinstance(m.token, tuple) and m.token[0] == "resend"
+                              and m.token[1] <= now]
+                if head is None:
+                    continue
+                for message in resend:
+                    message.token = None
+                    message.started = now
+                    self.transport.submit(message, self._settle)
+                if head.settled is None and now - max(head.started, lane.reported_at) >= self.timeout:
+                    lane.reported_at = now
+                    head.retries += 1
+                    why = self.transport.diagnosis() or "the broker did not answer"
+                    head.report(Attempt("retry", None, (now - head.first_started) * 1000,
+                                        f"not acknowledged within {self.timeout:g}s: {why}"))
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._service is not None:
+            self._service.join(2.0)
+        self.transport.close()
+
+
+# -- HTTP ---------------------------------------------------------------------------------------
+class HttpTransport(Transport):
+    """POST to the receiver. 2xx is delivered; connection errors, timeouts, 408, 429 (Retry-After
+    honoured) and 5xx are retried; anything else, redirects included, rejects that one event.
+    Its own HTTP client, with no Authorization header."""
+
+    def __init__(self, url: str, secret: str, *, timeout: float = 10.0,
+                 trace: Callable[[str], None] | None = None) -> None:
+        self.url = self.shown = url
+        self.secret = secret
         self._trace = trace
         self.http = httpx.Client(
             timeout=httpx.Timeout(timeout),
@@ -84,53 +292,37 @@ class Forwarder:
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
         )
 
-    def close(self) -> None:
+    def close(self, timeout: float = 0.0) -> None:
         self.http.close()
 
-    def deliver(self, body: bytes, *, session_id: str, event_id: str | None, event_type: str | None,
-                stop: threading.Event, report: Callable[[Attempt], None]) -> Attempt:
-        """Send until delivered or rejected (or `stop` is set: cancelled, not delivered)."""
-        backoff = Backoff(base=self.retry_delay, cap=self.retry_cap)
-        while True:
-            headers = {
-                "Content-Type": "application/json",
-                "Atai-Session-Id": header_value(session_id),
-                "Atai-Event-Id": header_value(event_id or ""),
-                "Atai-Event-Type": header_value(event_type or ""),
-                "Atai-Signature": signature(self.secret, body),
-            }
-            started = time.monotonic()
-            if self._trace:
-                self._trace(f"> POST {self.url} Atai-Session-Id={session_id} Atai-Event-Id={event_id or ''} ({len(body)} bytes)")
-            try:
-                # The status is the answer; the body is never read (nor decoded).
-                with self.http.stream("POST", self.url, content=body, headers=headers) as response:
-                    status: int | None = response.status_code
-                    detail = response.reason_phrase
-                    retry_after = parse_retry_after(response.headers.get("retry-after")) if status == 429 else None
-                    _drain(response)
-            except httpx.TimeoutException:
-                status, detail, retry_after = None, "timed out", None
-            except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
-                # Nothing a retry would change: reject this event rather than stall the session.
-                attempt = Attempt("rejected", None, (time.monotonic() - started) * 1000, f"cannot send it: {exc}")
-                report(attempt)
-                return attempt
-            except httpx.RequestError as exc:  # connection refused, reset, a protocol error of the receiver
-                status, detail, retry_after = None, _short(exc), None
-            ms = (time.monotonic() - started) * 1000
-            if status is not None and 200 <= status < 300:
-                attempt = Attempt("delivered", status, ms)
-                report(attempt)
-                return attempt
-            if status is not None and status < 500 and status not in RETRY_STATUSES:
-                attempt = Attempt("rejected", status, ms, detail or "")
-                report(attempt)
-                return attempt
-            delay = retry_after if retry_after is not None else backoff.next_delay()
-            report(Attempt("retry", status, ms, detail or "", delay))
-            if stop.wait(delay):
-                return Attempt("cancelled", status, ms, "stopped before it was delivered")
+    def send(self, message: Message) -> Attempt:
+        body = message.body
+        headers = {"Content-Type": "application/json",
+                   **{name: header_value(value) for name, value in message.headers(self.secret).items()}}
+        started = time.monotonic()
+        if self._trace:
+            self._trace(f"> POST {self.url} Atai-Session-Id={message.session_id} "
+                        f"Atai-Event-Id={message.event_id or ''} ({len(body)} bytes)")
+        try:
+            # The status is the answer; the body is never read (nor decoded).
+            with self.http.stream("POST", self.url, content=body, headers=headers) as response:
+                status: int | None = response.status_code
+                detail = response.reason_phrase
+                retry_after = parse_retry_after(response.headers.get("retry-after")) if status == 429 else None
+                _drain(response)
+        except httpx.TimeoutException:
+            status, detail, retry_after = None, "timed out", None
+        except (httpx.LocalProtocolError, httpx.UnsupportedProtocol) as exc:
+            # Nothing a retry would change: reject this event rather than stall the session.
+            return Attempt("rejected", None, (time.monotonic() - started) * 1000, f"cannot send it: {exc}")
+        except httpx.RequestError as exc:  # connection refused, reset, a protocol error of the receiver
+            status, detail, retry_after = None, _short(exc), None
+        ms = (time.monotonic() - started) * 1000
+        if status is not None and 200 <= status < 300:
+            return Attempt("delivered", status, ms)
+        if status is not None and status < 500 and status not in RETRY_STATUSES:
+            return Attempt("rejected", status, ms, detail or "")
+        return Attempt("retry", status, ms, detail or "", retry_after)
 
 
 def _drain(response: httpx.Response, limit: int = 64 * 1024) -> None:
@@ -145,3 +337,40 @@ def _drain(response: httpx.Response, limit: int = 64 * 1024) -> None:
 def _short(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     return "connection refused" if "refused" in text.lower() else text
+
+
+# -- choosing ---------------------------------------------------------------------------------
+EXTRAS = {"kafka": ("confluent_kafka", "kafka"), "mqtt": ("paho", "mqtt")}
+
+
+def make_forwarder(url: str, secret: str, *, timeout: float = 10.0, insecure: bool = False,
+                   broker: dict | None = None, trace: Callable[[str], None] | None = None) -> Forwarder:
+    """The forwarder for a --forward-to URL; `broker` holds the credentials and TLS settings
+    (forward_targets.broker_settings). A broker's client library missing: exit 2 naming the extra."""
+    target = parse_target(url, insecure)
+    broker = broker or {}
+    if target.kind == "http":
+        transport: Transport = HttpTransport(url, secret, timeout=timeout, trace=trace)
+    elif target.kind == "kafka":
+        require_extra("kafka")
+        from atai_cli.client.kafka_transport import KafkaTransport
+
+        transport = KafkaTransport(target, secret, timeout=timeout, settings=broker.get("kafka", {}), trace=trace)
+    else:
+        require_extra("mqtt")
+        from atai_cli.client.mqtt_transport import MqttTransport
+
+        transport = MqttTransport(target, secret, timeout=timeout, settings=broker.get("mqtt", {}), trace=trace)
+    return Forwarder(transport, secret, timeout=timeout)
+
+
+def require_extra(kind: str) -> None:
+    """The client library of a broker, or exit 2 naming the extra that installs it."""
+    import importlib
+
+    module, extra = EXTRAS[kind]
+    try:
+        importlib.import_module(module if kind == "kafka" else "paho.mqtt.client")
+    except ImportError as exc:
+        raise UsageError(f"--forward-to {kind}:// needs the {kind} client library, which is not installed",
+                         hint=f"pip install 'atai-cli[{extra}]'") from exc

@@ -31,10 +31,17 @@ class Follow:
         self.fleet_mode = fleet_mode
         self.command = command
         self.filter = EventFilter(envelope=flags.envelope, types=flags.types, changes_only=flags.changes_only)
+        self.forward_target = self.broker = None
         if flags.forward_to:
-            from atai_cli.client.forwarder import check_forward_url
+            from atai_cli.client.forward_targets import broker_settings, parse_target
 
-            check_forward_url(flags.forward_to, flags.insecure_forward)
+            self.forward_target = parse_target(flags.forward_to, flags.insecure_forward)
+            st.keep_secret(self.forward_target.password)
+            self.broker = broker_settings(st.settings, st.env.environ)
+            if self.forward_target.kind != "http":
+                from atai_cli.client.forwarder import require_extra
+
+                require_extra(self.forward_target.kind)  # exit 2 naming the extra, before anything starts
         # Known before the recorder and --exec are told which secrets to keep out.
         self.forward_secret = st.forward_secret(flags.forward_secret) if flags.forward_to else None
         self.cursor_path = Path(flags.cursor_file) if flags.cursor_file else None
@@ -73,10 +80,13 @@ class Follow:
                        else StdoutSink(st.out.jsonl(batched=batched), st.out.warn,
                                        on_flushed=self.cursors.commit if batched else None)]
         if flags.forward_to:
-            from atai_cli.client.forwarder import Forwarder
+            from atai_cli.client.forwarder import make_forwarder
 
-            sinks.append(ForwardSink(Forwarder(flags.forward_to, self.forward_secret, timeout=flags.forward_timeout,
-                                               trace=st.out.trace if st.debug else None), report))
+            forward = ForwardSink(make_forwarder(flags.forward_to, self.forward_secret, timeout=flags.forward_timeout,
+                                                 insecure=flags.insecure_forward, broker=self.broker,
+                                                 trace=st.out.trace if st.debug else None), report)
+            self.cursors = forward.hold_cursors(self.cursors)  # a broker's cursor moves on its acks
+            sinks.append(forward)
         if flags.exec_:
             sinks.append(ExecSink(flags.exec_, st.env.environ, st.secrets(),
                                   st.env.stderr if self.view is None else None, report))

@@ -56,7 +56,7 @@ HeartbeatOpt = Annotated[float, typer.Option("--heartbeat", metavar="S", min=0.0
 GiveUpOpt = Annotated[float | None, typer.Option("--give-up-after", metavar="S", min=0.01,
                                                  help="Stop reconnecting after S seconds of failures: exit 1 with the resume hint (default: never; setting reconnect_give_up).")]
 CursorFileOpt = Annotated[str | None, typer.Option("--cursor-file", metavar="FILE", help="Resume each session from FILE and keep it current (0600).")]
-ForwardToOpt = Annotated[str | None, typer.Option("--forward-to", metavar="URL", help="POST each event to URL, signed, in order, retried until delivered.")]
+ForwardToOpt = Annotated[str | None, typer.Option("--forward-to", metavar="URL", help="POST each event to URL (http[s]://), or publish it to kafka://HOST:PORT/TOPIC or mqtt[s]://HOST:PORT/TOPIC; signed, in order, retried until delivered.")]
 ForwardSecretOpt = Annotated[str | None, typer.Option("--forward-secret", metavar="SECRET", help="Key of the Atai-Signature HMAC (env ATAI_FORWARD_SECRET; default: the profile's).")]
 ForwardTimeoutOpt = Annotated[float, typer.Option("--forward-timeout", metavar="S", min=0.1, help="Timeout of each forward attempt.")]
 InsecureForwardOpt = Annotated[bool, typer.Option("--insecure-forward", help="Allow plain http to a host that is not loopback.")]

@@ -23,7 +23,8 @@ from atai_cli.protocol.records import OutputEvent
 from atai_cli.protocol.redact import redact_text
 
 # What --exec children never see, whatever the user's environment holds.
-SECRET_VARIABLES = ("ATAI_API_KEY", "ATAI_FORWARD_SECRET")
+SECRET_VARIABLES = ("ATAI_API_KEY", "ATAI_FORWARD_SECRET", "ATAI_KAFKA_SASL_PASSWORD", "ATAI_MQTT_PASSWORD",
+                    "KAFKA_SASL_PASSWORD", "KAFKA_SSL_KEY_PASSWORD")
 
 
 class Sink:
@@ -103,14 +104,25 @@ class DeliveryStats:
 
 
 class ForwardSink(Sink):
-    """POST each event to the receiver, holding that session's stream until it answers 2xx."""
+    """Hand each event to the receiver or broker (client.forwarder). HTTP holds the session's
+    stream until the receiver answers 2xx; a broker takes up to a window of a session's events
+    before it acknowledges them, and the session's cursor moves past an event only once it is
+    acknowledged (`hold_cursors`)."""
 
     HOLDS = True
+    LINGER = 10.0  # seconds a stopping command waits for a broker that acknowledges nothing
 
     def __init__(self, forwarder, report: Callable[[str], None]) -> None:
         self.forwarder = forwarder
         self.report = report
         self.stats = DeliveryStats()
+
+    def hold_cursors(self, cursors):
+        """The cursor store the fleet should advance: this one, or for a pipelining transport
+        one whose advances wait until the session's events before them are acknowledged."""
+        if self.forwarder.transport.synchronous:
+            return cursors
+        return AckedCursors(cursors, self.forwarder)
 
     def take(self, event: OutputEvent, line: str | None, stop: threading.Event) -> bool:
         if line is None:
@@ -129,26 +141,48 @@ class ForwardSink(Sink):
                 elif attempt.outcome == "rejected":
                     self.stats.rejected += 1
             if attempt.outcome == "delivered":
-                self.report(f"forward {status} {what}")
+                again = f" (recovered after {attempt.retries} {'retry' if attempt.retries == 1 else 'retries'})" \
+                    if attempt.retries else ""
+                self.report(f"forward {status} {what}{again}")
             elif attempt.outcome == "retry":
-                self.report(f"forward {status} {what} ({attempt.detail}); retrying in {attempt.retry_in:.1f}s")
+                when = f"retrying in {attempt.retry_in:.1f}s" if attempt.retry_in is not None else "still retrying"
+                self.report(f"forward {status} {what} ({attempt.detail}); {when}")
             elif attempt.outcome == "rejected":
                 self.report(f"forward {status} {what} rejected ({attempt.detail}); not retried")
 
         attempt = self.forwarder.deliver(line.encode("utf-8"), session_id=event.session_id, event_id=event_id,
                                          event_type=kind, stop=stop, report=report)
+        if attempt is None:
+            return True  # on its way: the session's cursor waits for its acknowledgement
         if attempt.outcome == "cancelled":
             with self.stats.lock:
                 self.stats.undelivered += 1
             return False
         return True
 
+    def flush(self, timeout: float | None = None) -> bool:
+        # Called without a timeout before every network wait: a broker's client sends on its
+        # own, so nothing is pushed then. With one (the command stopping): wait for the acks
+        # still due while they keep coming, and up to LINGER (or twice the forward timeout)
+        # without one; a Ctrl-C ends the wait at once.
+        if timeout is None:
+            return True
+        try:
+            return self.forwarder.wait_settled(max(timeout, self.LINGER, 2 * self.forwarder.timeout))
+        except KeyboardInterrupt:
+            return False
+
     def close(self) -> None:
+        waiting = self.forwarder.in_flight()
+        with self.stats.lock:
+            self.stats.undelivered += waiting
         self.forwarder.close()
 
     @property
     def failed(self) -> bool:
-        return self.stats.rejected > 0
+        # Events still unacknowledged at the end of a command that was not interrupted: the
+        # command did not do what it was asked (an interruption reports itself first).
+        return self.stats.rejected > 0 or self.stats.undelivered > 0
 
     def summary(self) -> str:
         s = self.stats
@@ -156,6 +190,29 @@ class ForwardSink(Sink):
         if s.undelivered:
             line += f", {s.undelivered} not delivered when it stopped (a restart with --cursor-file sends them)"
         return line
+
+
+class AckedCursors:
+    """The fleet's cursor store, with each advance held until the broker acknowledged every event
+    of that session handed over before it: the cursor only ever moves past acknowledged events,
+    in order, while a session keeps a window of events in flight. Everything else is the store's."""
+
+    def __init__(self, store, forwarder) -> None:
+        self._store = store
+        self._forwarder = forwarder
+
+    def advance(self, session_id: str, event_id: str | None, server_offset: int | None = None) -> None:
+        store = self._store
+        self._forwarder.after_settled(session_id, lambda: store.advance(session_id, event_id, server_offset))
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self._store, name, value)
 
 
 def child_environment(environ: Mapping[str, str], secrets: list[str]) -> dict[str, str]:
