@@ -39,6 +39,7 @@ class FollowFlags:
     record: str | None = None
     record_append: bool = False
     discover_interval: float = 5.0
+    svg: str | None = None
 
 
 def follow_flags(values: dict, **fixed) -> FollowFlags:
@@ -88,10 +89,10 @@ class Follow:
         if self.fleet_mode:
             from atai_cli.output.fleet_view import FleetView
 
-            return FleetView(self.st.out.console)
+            return FleetView(self.st.out.console, svg=self.flags.svg)
         from atai_cli.output.live import LiveView
 
-        return LiveView(self.st.out.console, session_ids[0] if session_ids else "")
+        return LiveView(self.st.out.console, session_ids[0] if session_ids else "", svg=self.flags.svg)
 
     def _sinks(self, report: Callable[[str], None]) -> list:
         from atai_cli.pipeline.sinks import ExecSink, ForwardSink, StdoutSink, ViewSink

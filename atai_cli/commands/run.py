@@ -17,7 +17,7 @@ from atai_cli.commands.following import Follow, follow_flags
 from atai_cli.commands.inputs import require_csv, require_file
 from atai_cli.commands.options import (
     ChangesOnlyOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt, ForwardToOpt, HeartbeatOpt,
-    IdleExitOpt, InsecureForwardOpt, JsonOpt, LensIdArg, MaxEventsOpt, MetaOpt, RecordAppendOpt, RecordOpt,
+    IdleExitOpt, InsecureForwardOpt, JsonOpt, LensIdArg, MaxEventsOpt, MetaOpt, RecordAppendOpt, RecordOpt, SvgOpt,
     SetOpt, TimeoutOpt, TypesOpt, parse_set, state,
 )
 from atai_cli.errors import UsageError
@@ -72,6 +72,7 @@ def run(
     changes_only: ChangesOnlyOpt = None,
     record: RecordOpt = None,
     record_append: RecordAppendOpt = False,
+    svg: SvgOpt = None,
 ) -> None:
     """Run a lens over one input and print its results, cleaning up after itself.
 

@@ -11,7 +11,7 @@ from atai_cli.commands.following import Follow, follow_flags
 from atai_cli.commands.options import (
     ChangesOnlyOpt, ChannelOpt, CursorFileOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt,
     ForwardToOpt, GiveUpOpt, HeartbeatOpt, IdleExitOpt, InsecureForwardOpt, JsonOpt, MaxEventsOpt, MetaOpt,
-    RecordAppendOpt, RecordOpt, TimeoutOpt, TypesOpt, state,
+    RecordAppendOpt, RecordOpt, SvgOpt, TimeoutOpt, TypesOpt, state,
 )
 from atai_cli.errors import UsageError
 
@@ -45,6 +45,7 @@ def tail(
     changes_only: ChangesOnlyOpt = None,
     record: RecordOpt = None,
     record_append: RecordAppendOpt = False,
+    svg: SvgOpt = None,
 ) -> None:
     """Follow sessions' output live; never loses or repeats an event across reconnects.
 

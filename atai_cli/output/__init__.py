@@ -73,16 +73,6 @@ class Output:
         return Console(file=stream, highlight=False, soft_wrap=soft_wrap, force_terminal=tty, no_color=plain,
                        **({"color_system": None} if plain else {}))
 
-    def svg_console(self, width: int, height: int):
-        """A console that draws into memory at this size, for --svg (colour as the view has it)."""
-        import io
-
-        from rich.console import Console
-
-        return Console(file=io.StringIO(), record=True, width=width, height=height, force_terminal=True,
-                       highlight=False, soft_wrap=False, no_color=self.no_color,
-                       color_system=None if self.no_color else "truecolor")
-
     # -- data (stdout) ------------------------------------------------------------------
     def write(self, text: str) -> None:
         """Everything on stdout passes here: a closed pipe becomes StdoutClosed (exit 0)."""

@@ -18,6 +18,7 @@ from atai_cli.output.formats import cell, duration, local_time, relative_time
 
 GAP = 3  # a Rich SIMPLE_HEAD table without edges puts 3 columns between two cells
 TEXT_MIN = 10  # a free-text column is worth showing only with this much of it
+PREFERRED = 20  # enough of a free-text column to read it, before less useful columns get room
 
 # How much each known column is worth keeping (higher stays longer). A table can declare its
 # own with Column(priority=...); a column not named here ranks by position, later ones first.
@@ -87,15 +88,25 @@ def fit(specs: Sequence[Spec], width: int, gap: int = GAP) -> list[tuple[int, in
     shown = [i for i, spec in enumerate(specs) if spec.keep]
     if needed(shown) > width:
         return None
-    # The most useful first, as long as they fit (so the least useful are the ones left out);
-    # between equals, the one further left. A column too wide to fit does not stop a narrower
-    # one after it.
-    for i in sorted((i for i, spec in enumerate(specs) if not spec.keep), key=lambda i: (-specs[i].priority, i)):
-        if needed(sorted([*shown, i])) <= width:
-            shown = sorted([*shown, i])
+    # The most useful first, as long as they fit whole; then, in the room left, the others
+    # squeezed to their least. So the least useful are the ones left out, and a useful column
+    # is not cut down to make room for one that matters less. Between equals, the one
+    # further left wins.
+    ranked = sorted((i for i, spec in enumerate(specs) if not spec.keep), key=lambda i: (-specs[i].priority, i))
+    wanted = {i: specs[i].minimum for i in shown}
+    for first in (True, False):
+        for i in ranked:
+            if i in wanted:
+                continue
+            spec = specs[i]
+            trial = {**wanted, i: min(spec.natural, max(spec.minimum, PREFERRED)) if first else spec.minimum}
+            if sum(trial.values()) + gap * (len(trial) - 1) <= width:
+                wanted = trial
+    shown = sorted(wanted)
     widths = {i: specs[i].minimum for i in shown}
     spare = width - needed(shown)
-    for i in shown:  # what is left goes to the columns that were squeezed, left to right
+    # What is left goes to the squeezed columns, the most useful first.
+    for i in sorted(shown, key=lambda i: (not specs[i].keep, -specs[i].priority, i)):
         extra = min(spare, specs[i].natural - widths[i])
         if extra > 0:
             widths[i] += extra
