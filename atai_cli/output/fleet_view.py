@@ -146,8 +146,8 @@ class FleetView(RedrawnView):
             active = sum(1 for r in rows if not r.ended)
             columns = self.specs(width, strips)
             layout = fit([spec for _, spec, _ in columns], width)
-            if layout is None:  # narrower than an id: the ids alone, whole (folded, never cut)
-                return Group(*(Text(r.session_id, style=session_colour(r.session_id), overflow="fold") for r in rows))
+            if layout is None:
+                return _ids_alone(rows, width, height)
             head = Text.assemble(("atai tail ", "bold"), f"{active} following, {len(rows) - active} ended  ",
                                  (f"{total} events  {rate:.1f}/s", "dim"), no_wrap=True, overflow="ellipsis")
             parts: list = [head, *(Text(n, style="yellow", no_wrap=True, overflow="ellipsis") for n in notes)]
@@ -197,6 +197,20 @@ class FleetView(RedrawnView):
             "LAST EVENT": row.last_event if not row.last_at else f"{row.last_event} {now - row.last_at:.0f}s ago",
             "RECONNECTS": str(row.reconnects),
         }
+
+
+def _ids_alone(rows: list[_Row], width: int, height: int):
+    """Narrower than an id: the ids alone, one per line, whole (folded, never cut), as many as fit."""
+    from rich.console import Group
+    from rich.text import Text
+
+    per_id = max(1, -(-max(cell_len(r.session_id) for r in rows) // max(1, width))) if rows else 1
+    room = max(1, (height - 1) // per_id) if len(rows) * per_id > height else len(rows)
+    shown = _pick(rows, room)
+    lines = [Text(r.session_id, style=session_colour(r.session_id), overflow="fold") for r in shown]
+    if len(rows) > len(shown):
+        lines.append(Text(f"+{len(rows) - len(shown)} more sessions", style="dim", no_wrap=True, overflow="crop"))
+    return Group(*lines)
 
 
 def _pick(rows: list[_Row], room: int) -> list[_Row]:
