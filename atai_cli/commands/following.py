@@ -89,7 +89,7 @@ class Follow:
         if self.fleet_mode:
             from atai_cli.output.fleet_view import FleetView
 
-            return FleetView(self.st.out.console, svg=self.flags.svg)
+            return FleetView(self.st.out.console, svg=self.flags.svg, session_ids=session_ids)
         from atai_cli.output.live import LiveView
 
         return LiveView(self.st.out.console, session_ids[0] if session_ids else "", svg=self.flags.svg)

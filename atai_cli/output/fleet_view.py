@@ -55,7 +55,7 @@ class _Row:
 class FleetView(RedrawnView):
     NOTES = 3
 
-    def __init__(self, console, svg=None) -> None:
+    def __init__(self, console, svg=None, session_ids: list[str] | None = None) -> None:
         super().__init__(console, svg)
         self.rows: dict[str, _Row] = {}
         self.events: deque[tuple[str, str, str, str]] = deque(maxlen=MAX_EVENTS)
@@ -63,6 +63,8 @@ class FleetView(RedrawnView):
         self.meter = RateMeter()
         self.id_width = 10  # the widest session id seen: only grows, so columns stay put
         self.lens_width = 4
+        for session_id in session_ids or []:  # the order the user gave them, from the start
+            self._row(session_id)
 
     def title(self) -> str:
         return "atai tail"

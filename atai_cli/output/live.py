@@ -69,6 +69,7 @@ class RedrawnView:
         self.notes: deque[str] = deque(maxlen=self.NOTES)
         self._lock = threading.Lock()
         self._live = None
+        self._size = None
 
     def __enter__(self):
         from rich.live import Live
@@ -115,8 +116,13 @@ class RedrawnView:
         line too low, leaving the old header behind."""
         from rich.constrain import Constrain
 
-        width, height = self.console.size
-        width, height = max(10, width - ECHO_MARGIN), max(6, height - 1)
+        size = self.console.size
+        if self._size is not None and size != self._size:
+            # The terminal reflowed the old frame to its new size: Rich cannot know where that
+            # left the lines, so start the new frame on a clean screen.
+            self.console.clear()
+        self._size = size
+        width, height = max(10, size.width - ECHO_MARGIN), max(6, size.height - 1)
         return Constrain(self.frame(width, height), width)
 
     def frame(self, width: int, height: int):
@@ -212,6 +218,9 @@ class LiveView(RedrawnView):
         state, style = state_text(status)
         head = Text.assemble(("atai tail ", "bold"), (self.session_id, "cyan"), f"  {self.channel}  ", (state, style),
                              no_wrap=True, overflow="ellipsis")
+        if cell_len(self.session_id) + 10 > width:  # the id alone on its line (folded if it must), never cut
+            head = Group(Text(self.session_id, style="cyan", overflow="fold"),
+                         Text.assemble(f"{self.channel}  ", (state, style), no_wrap=True, overflow="ellipsis"))
         last = self.last_id or (status.last_event_id if status else None) or "-"
         beat = f"{time.monotonic() - status.last_heartbeat:.0f}s ago" if status and status.last_heartbeat else "-"
         types = ", ".join(f"{kind} {n}" for kind, n in counts)

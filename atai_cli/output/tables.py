@@ -88,23 +88,21 @@ def fit(specs: Sequence[Spec], width: int, gap: int = GAP) -> list[tuple[int, in
     shown = [i for i, spec in enumerate(specs) if spec.keep]
     if needed(shown) > width:
         return None
-    # The most useful first, as long as they fit whole; then, in the room left, the others
-    # squeezed to their least. So the least useful are the ones left out, and a useful column
-    # is not cut down to make room for one that matters less. Between equals, the one
-    # further left wins.
+    # The most useful first: each at a readable width when that fits, else at its least,
+    # else left out (a narrower, less useful one after it may still fit). So the least useful
+    # are the ones left out. Between equals, the one further left wins.
     ranked = sorted((i for i, spec in enumerate(specs) if not spec.keep), key=lambda i: (-specs[i].priority, i))
     wanted = {i: specs[i].minimum for i in shown}
-    for first in (True, False):
-        for i in ranked:
-            if i in wanted:
-                continue
-            spec = specs[i]
-            trial = {**wanted, i: min(spec.natural, max(spec.minimum, PREFERRED)) if first else spec.minimum}
+    for i in ranked:
+        spec = specs[i]
+        for size in (min(spec.natural, max(spec.minimum, PREFERRED)), spec.minimum):
+            trial = {**wanted, i: size}
             if sum(trial.values()) + gap * (len(trial) - 1) <= width:
                 wanted = trial
+                break
     shown = sorted(wanted)
-    widths = {i: specs[i].minimum for i in shown}
-    spare = width - needed(shown)
+    widths = dict(wanted)
+    spare = width - sum(widths.values()) - gap * (len(shown) - 1)
     # What is left goes to the squeezed columns, the most useful first.
     for i in sorted(shown, key=lambda i: (not specs[i].keep, -specs[i].priority, i)):
         extra = min(spare, specs[i].natural - widths[i])
@@ -149,8 +147,10 @@ def rich_table(headers: Sequence[str], widths: Sequence[int], rows: Sequence[Seq
 
 
 def terminal_table(rows: list[dict], columns: Sequence[Column], width: int, *, title: str | None = None,
-                   now: float | None = None):
-    """Rows as a Rich renderable that fits `width`: the table, or the ids alone."""
+                   now: float | None = None, fold: bool = False):
+    """Rows as a Rich renderable that fits `width`: the table, or the ids alone. With `fold`
+    (a live display, which crops what it draws) an id too long for the line is folded onto the
+    next, whole; else it is printed whole for the terminal to fold (so a copy of it is one)."""
     from rich.console import Group
     from rich.text import Text
 
@@ -158,7 +158,8 @@ def terminal_table(rows: list[dict], columns: Sequence[Column], width: int, *, t
     cells = [[column.render_short(row, now) for column in columns] for row in rows]
     layout = fit(content_specs(columns, cells), width)
     if layout is None:
-        lines = [Text(row[0], no_wrap=True, overflow="ignore") for row in cells]  # the terminal folds it, whole
+        lines = [Text(row[0], overflow="fold") if fold else Text(row[0], no_wrap=True, overflow="ignore")
+                 for row in cells]
         return Group(*([Text(title, style="bold")] if title else []), *lines)
     indexes = [i for i, _ in layout]
     return rich_table([columns[i].header for i in indexes], [w for _, w in layout],

@@ -58,7 +58,7 @@ def _watch_table(out: Output, fetch: Callable[[], list[dict]], columns: Sequence
         title = f"sessions ({len(rows)}), every {interval:g}s" + (f"  {error}" if error else "")
         if not rows:
             return Text(title + "\nno active sessions", style="dim")
-        return terminal_table(rows, columns, out.console.size.width, title=title)
+        return terminal_table(rows, columns, out.console.size.width, title=title, fold=True)
 
     rows: list[dict] = []
     with Live(render(rows, None), console=out.console, refresh_per_second=4, transient=False) as live:
