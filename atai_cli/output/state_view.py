@@ -193,11 +193,12 @@ class StateHistory:
         label, score, scores, at = self.results[-1]
         entry = self.labels[label]
         lines: list = []
-        changed = "-" if self.last_change is None else f"{duration(now - self.last_change)} ago ({time.strftime('%H:%M:%S', time.localtime(self.last_change))})"
         badge = Text(no_wrap=True, overflow="ellipsis")
         badge.append(f"  {printable(label)}  ", style=f"bold black on {entry.colour}")
         badge.append(f"  {score:.2f}", style="bold")
-        badge.append(f"   for {duration(self.seconds_in(label, now))}, changed {changed}", style="dim")
+        if self.last_change is not None:  # how long this state has held, and when it began
+            clock = time.strftime("%H:%M:%S", time.localtime(self.last_change))
+            badge.append(f"   for {duration(now - self.last_change)} (changed at {clock})", style="dim")
         if height >= 12:
             pad = Text(" " * (len(printable(label)) + 4), style=f"on {entry.colour}", no_wrap=True, overflow="crop")
             lines += [pad, badge, pad.copy()]
