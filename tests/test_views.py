@@ -339,3 +339,26 @@ def test_state_shapes():
     assert [history.labels[n].letter for n in ("NORMAL", "WARNING", "FAULT")] == ["N", "W", "F"]
     assert history.strip(10).plain == "NNWFF"
     assert len({entry.colour for entry in history.labels.values()}) == 3
+
+
+def test_destroy_lists_what_it_will_destroy_in_the_same_layer(emu, terminal):
+    sessions = [emu.running_session(SSE_LENS_ID) for _ in range(3)]
+    term = terminal("session", "destroy", "--all", "--dry-run", cols=50, rows=20)
+    assert term.wait_exit() == 0
+    lines = term.lines()
+    rows = [line for line in lines if ID.match(line)]
+    assert sorted(ID.match(line).group(0) for line in rows) == sorted(sessions)
+    assert all(len(line) <= 50 for line in lines)
+
+
+def test_list_watch_keeps_rows_in_place_at_any_width(emu, terminal):
+    sessions = [emu.running_session(SSE_LENS_ID) for _ in range(5)]
+    term = terminal("session", "list", "--watch", "--interval", "0.2", cols=60, rows=20)
+    first = term.wait_for(lambda lines: len(order := [ID.match(l).group(0) for l in lines if ID.match(l)]) == 5 and order,
+                          what="five rows")
+    with emu.api() as api:
+        api.destroy_session(sessions[1])
+    later = term.wait_for(lambda lines: len(order := [ID.match(l).group(0) for l in lines if ID.match(l)]) == 4 and order,
+                          what="four rows")
+    assert later == [sid for sid in first if sid != sessions[1]]
+    assert all(len(line) <= 60 for line in term.lines())
