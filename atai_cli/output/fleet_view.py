@@ -175,9 +175,10 @@ class FleetView(RedrawnView):
             for sid, clock, kind, data in events[-room:]:
                 line = Text(no_wrap=True, overflow="ellipsis")
                 line.append(sid, style=session_colour(sid))
-                if width >= self.id_width + 60:
+                # Narrower, the data matters more than its time, and its time more than its type.
+                if width >= self.id_width + 25:
                     line.append(f" {clock}", style="dim")
-                if width >= self.id_width + 40:  # narrower, the data matters more than its type
+                if width >= self.id_width + 60:
                     line.append(f" {kind}", style="bold")
                 line.append(f" {data}")
                 parts.append(line)

@@ -218,8 +218,9 @@ class LiveView(RedrawnView):
         state, style = state_text(status)
         head = Text.assemble(("atai tail ", "bold"), (self.session_id, "cyan"), f"  {self.channel}  ", (state, style),
                              no_wrap=True, overflow="ellipsis")
-        if cell_len(self.session_id) + 10 > width:  # the id alone on its line (folded if it must), never cut
-            head = Group(Text(self.session_id, style="cyan", overflow="fold"),
+        if head.cell_len > width:  # the id alone on its line (folded if it must, never cut), the state below
+            head = Group(Text.assemble(("atai tail ", "bold"), (self.session_id, "cyan"), overflow="fold")
+                         if cell_len(self.session_id) + 10 <= width else Text(self.session_id, style="cyan", overflow="fold"),
                          Text.assemble(f"{self.channel}  ", (state, style), no_wrap=True, overflow="ellipsis"))
         last = self.last_id or (status.last_event_id if status else None) or "-"
         beat = f"{time.monotonic() - status.last_heartbeat:.0f}s ago" if status and status.last_heartbeat else "-"
