@@ -374,3 +374,11 @@ def test_list_watch_keeps_rows_in_place_at_any_width(emu, terminal):
                           what="four rows")
     assert later == [sid for sid in first if sid != sessions[1]]
     assert all(len(line) <= 60 for line in term.lines())
+
+
+def test_svg_off_a_terminal_says_there_is_nothing_to_picture(cli, emu, tmp_path):
+    sid = emu.running_session(SSE_LENS_ID)
+    emu.destroy_later(sid, wait_reader=True)
+    result = cli("tail", sid, "--svg", str(tmp_path / "x.svg"), "--timeout", "30")
+    assert result.exit_code == 0 and "no live view" in result.stderr
+    assert not (tmp_path / "x.svg").exists()

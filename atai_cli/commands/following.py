@@ -80,6 +80,8 @@ class Follow:
         else:
             self.shape = SHAPE_META if flags.meta else SHAPE_DATA
         self.live = out.mode == "tty" and not flags.meta
+        if flags.svg and not self.live:
+            out.warn(f"--svg {flags.svg}: there is no live view to picture (it needs a terminal, without --meta/--json)")
         self.view = None
 
     # -- building -----------------------------------------------------------------------
