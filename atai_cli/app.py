@@ -63,9 +63,11 @@ def _global(
     profile: Annotated[Optional[str], typer.Option("--profile", metavar="NAME", help="Config profile (env ATAI_PROFILE).", show_default=False)] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show HTTP/WebSocket traffic (key redacted) and tracebacks.")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colour in any output (as NO_COLOR=1 does).")] = False,
 ) -> None:
     state = ctx.obj if isinstance(ctx.obj, AppState) else AppState()
     state.endpoint, state.api_key, state.profile, state.debug = endpoint, api_key, profile, debug
+    state.no_color = no_color
     ctx.obj = state
 
 

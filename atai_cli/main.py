@@ -112,7 +112,7 @@ def run(argv: Sequence[str], env: Environment) -> int:
     except BaseException as exc:  # noqa: BLE001 - the one boundary
         if _is_help_request(exc):
             return _print_help(exc, env)
-        out = state.out if state.out_ready else Output.for_env(env)
+        out = state.out if state.out_ready else Output.for_env(env, no_color=state.no_color)
         return report(exc, out, debug=state.debug, secrets=state.secrets())
 
 

@@ -27,6 +27,7 @@ class AppState:
         self.api_key: str | None = None
         self.profile: str | None = None
         self.debug = False
+        self.no_color = False  # --no-color (NO_COLOR in the environment counts too: Output.for_env)
         self.json_output = False  # set by any command's --json, before the command runs
         self._clients: list = []
         self._secrets: list[str] = []  # given on the command line (e.g. --forward-secret)
@@ -76,7 +77,7 @@ class AppState:
     def out(self) -> "Output":
         from atai_cli.output import Output
 
-        return Output.for_env(self.env, json_mode=self.json_output)
+        return Output.for_env(self.env, json_mode=self.json_output, no_color=self.no_color)
 
     @property
     def out_ready(self) -> bool:

@@ -53,6 +53,8 @@ class Follow:
         else:
             self.shape = SHAPE_META if flags.meta else SHAPE_DATA
         self.live = out.mode == "tty" and not flags.meta
+        if flags.svg and not self.live:
+            out.warn(f"--svg {flags.svg}: there is no live view to picture (it needs a terminal, without --meta/--json)")
         self.view = None
 
     # -- building -----------------------------------------------------------------------
@@ -62,10 +64,10 @@ class Follow:
         if self.fleet_mode:
             from atai_cli.output.fleet_view import FleetView
 
-            return FleetView(self.st.out.console)
+            return FleetView(self.st.out.console, svg=self.flags.svg, session_ids=session_ids)
         from atai_cli.output.live import LiveView
 
-        return LiveView(self.st.out.console, session_ids[0] if session_ids else "")
+        return LiveView(self.st.out.console, session_ids[0] if session_ids else "", svg=self.flags.svg)
 
     def _sinks(self, report: Callable[[str], None]) -> list:
         from atai_cli.pipeline.sinks import ExecSink, ForwardSink, StdoutSink, ViewSink

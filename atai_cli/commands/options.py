@@ -67,6 +67,25 @@ RecordOpt = Annotated[str | None, typer.Option("--record", metavar="FILE", help=
 RecordAppendOpt = Annotated[bool, typer.Option("--record-append", help="Add to an existing recording of the same sessions.")]
 
 
+def _svg_path(value: str | None) -> str | None:
+    """Checked while the flags are read, so a bad --svg stops before anything starts (exit 2)."""
+    if value:
+        from pathlib import Path
+
+        from atai_cli.errors import UsageError
+
+        parent = Path(value).expanduser().parent
+        if not parent.is_dir():
+            raise UsageError(f"--svg {value}: no such directory {parent}")
+        if Path(value).is_dir():
+            raise UsageError(f"--svg {value} is a directory; give a file name")
+    return value
+
+
+SvgOpt = Annotated[str | None, typer.Option("--svg", metavar="FILE", callback=_svg_path,
+                                            help="On a terminal, save the live view's last frame as an SVG picture in FILE.")]
+
+
 def parse_value(text: str) -> Any:
     import json
 

@@ -17,7 +17,7 @@ from atai_cli.commands.following import Follow
 from atai_cli.commands.inputs import require_csv, require_file
 from atai_cli.commands.options import (
     ChangesOnlyOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt, ForwardToOpt, HeartbeatOpt,
-    IdleExitOpt, InsecureForwardOpt, JsonOpt, LensIdArg, MaxEventsOpt, MetaOpt, RecordAppendOpt, RecordOpt,
+    IdleExitOpt, InsecureForwardOpt, JsonOpt, LensIdArg, MaxEventsOpt, MetaOpt, RecordAppendOpt, RecordOpt, SvgOpt,
     SetOpt, TimeoutOpt, TypesOpt, parse_set, state,
 )
 from atai_cli.errors import UsageError
@@ -72,6 +72,7 @@ def run(
     changes_only: ChangesOnlyOpt = DEFAULTS.changes_only,
     record: RecordOpt = DEFAULTS.record,
     record_append: RecordAppendOpt = DEFAULTS.record_append,
+    svg: SvgOpt = DEFAULTS.svg,
 ) -> None:
     """Run a lens over one input and print its results, cleaning up after itself.
 
@@ -94,7 +95,7 @@ def run(
         channel="sse", meta=meta, envelope=envelope, types=types, max_events=max_events, timeout=timeout,
         idle_exit=idle_exit or None, heartbeat=heartbeat, forward_to=forward_to, forward_secret=forward_secret,
         forward_timeout=forward_timeout, insecure_forward=insecure_forward, exec_=exec_, changes_only=changes_only,
-        record=record, record_append=record_append,
+        record=record, record_append=record_append, svg=svg,
     )
     follow = Follow(st, flags, fleet_mode=False, command="atai run")
     if chosen and chosen[2] is not None:

@@ -11,7 +11,7 @@ from atai_cli.commands.following import Follow
 from atai_cli.commands.options import (
     Channel, ChangesOnlyOpt, ChannelOpt, CursorFileOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt,
     ForwardToOpt, GiveUpOpt, HeartbeatOpt, IdleExitOpt, InsecureForwardOpt, JsonOpt, MaxEventsOpt, MetaOpt,
-    RecordAppendOpt, RecordOpt, TimeoutOpt, TypesOpt, state,
+    RecordAppendOpt, RecordOpt, SvgOpt, TimeoutOpt, TypesOpt, state,
 )
 from atai_cli.errors import UsageError
 from atai_cli.pipeline.follow_options import FOLLOW_DEFAULTS as DEFAULTS
@@ -47,6 +47,7 @@ def tail(
     changes_only: ChangesOnlyOpt = DEFAULTS.changes_only,
     record: RecordOpt = DEFAULTS.record,
     record_append: RecordAppendOpt = DEFAULTS.record_append,
+    svg: SvgOpt = DEFAULTS.svg,
 ) -> None:
     """Follow sessions' output live; never loses or repeats an event across reconnects.
 
@@ -70,7 +71,7 @@ def tail(
         since=since, client_id=client_id, cursor_file=cursor_file, forward_to=forward_to,
         forward_secret=forward_secret, forward_timeout=forward_timeout, insecure_forward=insecure_forward,
         exec_=exec_, changes_only=changes_only, record=record, record_append=record_append,
-        discover_interval=discover_interval,
+        discover_interval=discover_interval, svg=svg,
     )
     st = state(ctx)
     follow = Follow(st, flags, fleet_mode=len(ids) > 1 or selecting)

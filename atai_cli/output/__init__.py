@@ -14,32 +14,15 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Callable, Iterator, Sequence, TextIO
 
 from atai_cli.errors import StdoutClosed
-from atai_cli.output.formats import cell, duration, field_value, local_time, printable
+from atai_cli.output.formats import cell, field_value, printable
+from atai_cli.output.tables import Column, terminal_table
+
+__all__ = ["Column", "Output"]
 from atai_cli.protocol.redact import redact
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    header: str
-    kind: str = "text"  # text | time | duration | status
-
-    def render(self, row: dict) -> str:
-        value = row.get(self.key)
-        if self.kind == "time":
-            return local_time(value)
-        if self.kind == "duration":
-            return duration(value)
-        if self.kind == "status":
-            from atai_cli.protocol.status import short_status
-
-            return short_status(value) if value is not None else "-"
-        return cell(value)
 
 
 class Output:
@@ -51,17 +34,21 @@ class Output:
         stdout_tty: bool | None = None,
         stderr_tty: bool | None = None,
         json_mode: bool = False,
+        no_color: bool = False,
     ) -> None:
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
         self.stdout_tty = _isatty(self.stdout) if stdout_tty is None else stdout_tty
         self.stderr_tty = _isatty(self.stderr) if stderr_tty is None else stderr_tty
         self.json_mode = json_mode
+        self.no_color = no_color
 
     @classmethod
-    def for_env(cls, env, json_mode: bool = False) -> "Output":
+    def for_env(cls, env, json_mode: bool = False, no_color: bool = False) -> "Output":
+        """NO_COLOR set to anything non-empty (no-color.org) counts like --no-color."""
         return cls(stdout=env.stdout, stderr=env.stderr, stdout_tty=env.stdout_isatty,
-                   stderr_tty=env.stderr_isatty, json_mode=json_mode)
+                   stderr_tty=env.stderr_isatty, json_mode=json_mode,
+                   no_color=no_color or bool(env.get("NO_COLOR")))
 
     @property
     def mode(self) -> str:
@@ -71,17 +58,20 @@ class Output:
 
     @cached_property
     def console(self):
-        from rich.console import Console
-
-        return Console(file=self.stdout, highlight=False, soft_wrap=False, force_terminal=self.stdout_tty,
-                       no_color=not self.stdout_tty)
+        return self._console(self.stdout, self.stdout_tty, soft_wrap=False)
 
     @cached_property
     def err_console(self):
+        return self._console(self.stderr, self.stderr_tty, soft_wrap=True)
+
+    def _console(self, stream: TextIO, tty: bool, *, soft_wrap: bool):
+        """With colour off, Rich emits no style at all (color_system=None), so not one colour
+        code reaches the terminal; the layout and box drawing are the same."""
         from rich.console import Console
 
-        return Console(file=self.stderr, highlight=False, soft_wrap=True, force_terminal=self.stderr_tty,
-                       no_color=not self.stderr_tty)
+        plain = self.no_color or not tty
+        return Console(file=stream, highlight=False, soft_wrap=soft_wrap, force_terminal=tty, no_color=plain,
+                       **({"color_system": None} if plain else {}))
 
     # -- data (stdout) ------------------------------------------------------------------
     def write(self, text: str) -> None:
@@ -165,19 +155,20 @@ class Output:
             lines += ["\t".join(c.render(row).replace("\t", " ") for c in columns) for row in rows]
             self.write("\n".join(lines) + "\n")
             return
-        from rich.table import Table
-
-        table = Table(title=title, title_justify="left", header_style="bold")
-        for column in columns:
-            table.add_column(column.header, overflow="fold", no_wrap=column.header.endswith("ID"))
-        for row in rows:
-            table.add_row(*(c.render(row) for c in columns))
-        self._print(table)
+        # Not cropped: a terminal narrower than an id gets the whole id, folded by the terminal.
+        self._print(terminal_table(rows, columns, self.console.size.width, title=title), crop=False)
 
     def listing(self, rows: list[dict], columns: Sequence[Column], *, title: str) -> None:
         """A table for the person at the keyboard (what is about to happen): always on stderr,
         so stdout keeps only the command's data."""
         rows = redact(rows)
+        if self.stderr_tty:
+            try:
+                self.err_console.print(terminal_table(rows, columns, self.err_console.size.width, title=title),
+                                       crop=False)
+            except (BrokenPipeError, ValueError):
+                pass
+            return
         lines = [title, "  " + "  ".join(c.header for c in columns)]
         widths = [max(len(c.header), *(len(c.render(r)) for r in rows)) for c in columns]
         lines[1] = "  " + "  ".join(c.header.ljust(w) for c, w in zip(columns, widths))

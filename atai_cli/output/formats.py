@@ -22,6 +22,23 @@ def local_time(epoch: Any) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch))
 
 
+def relative_time(epoch: Any, now: float | None = None) -> str:
+    """Epoch seconds as a short age for a terminal (`12s ago`, `5m ago`, `3h ago`, `2d ago`);
+    anything else as `local_time` shows it."""
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, float)) or not _EPOCH_MIN <= epoch < _EPOCH_MAX:
+        return local_time(epoch)
+    age = (time.time() if now is None else now) - epoch
+    ahead = age < 0
+    age = abs(age)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "m")):
+        if age >= size:
+            text = f"{int(age // size)}{unit}"
+            break
+    else:
+        text = f"{int(age)}s"
+    return f"in {text}" if ahead else f"{text} ago"
+
+
 def duration(seconds: Any) -> str:
     """`19m51s`, `2h03m`, `1d04h`, `0.4s`; anything else passes through."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):

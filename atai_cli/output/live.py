@@ -11,7 +11,12 @@ import threading
 import time
 from collections import Counter, deque
 
+from pathlib import Path
+
+from rich.cells import cell_len
+
 from atai_cli.output.formats import plural, printable, summary
+from atai_cli.output.state_view import StateHistory, short_result
 from atai_cli.output.reporters import describe_status, outcome_warnings
 from atai_cli.protocol.records import OutputEvent, StreamStatus
 
@@ -52,15 +57,19 @@ def state_text(status: StreamStatus | None) -> tuple[str, str]:
 
 class RedrawnView:
     """A view Rich redraws in place, four times a second, from its own thread; `log` keeps a
-    few lines of notes inside the view (printing beside a live display would tear it)."""
+    few lines of notes inside the view (printing beside a live display would tear it). Each
+    frame is drawn for the terminal's size at that moment, so a resized terminal gets a frame
+    of its new size. With `svg`, the last frame is also saved as an SVG picture on close."""
 
     NOTES = 2
 
-    def __init__(self, console) -> None:
+    def __init__(self, console, svg: str | Path | None = None) -> None:
         self.console = console
+        self.svg = Path(svg) if svg else None
         self.notes: deque[str] = deque(maxlen=self.NOTES)
         self._lock = threading.Lock()
         self._live = None
+        self._size = None
 
     def __enter__(self):
         from rich.live import Live
@@ -74,6 +83,28 @@ class RedrawnView:
         if self._live is not None:
             live, self._live = self._live, None
             live.__exit__(None, None, None)  # one last frame, drawn once
+        if self.svg is not None:
+            self.save_svg(self.svg)
+
+    def save_svg(self, path: Path) -> None:
+        """The last frame at the terminal's size, as Rich draws it, into an SVG file."""
+        import io
+
+        from rich.console import Console
+
+        width, height = self.console.size
+        plain = self.console.color_system is None
+        recorder = Console(file=io.StringIO(), record=True, width=width, height=height, force_terminal=True,
+                           highlight=False, soft_wrap=False, no_color=plain,
+                           color_system=None if plain else "truecolor")
+        recorder.print(self.frame(width, max(6, height - 1)))
+        try:
+            recorder.save_svg(str(path), title=self.title())
+        except OSError as exc:
+            self.console.print(f"could not write {path}: {exc.strerror or exc}", markup=False, style="yellow")
+
+    def title(self) -> str:
+        return "atai"
 
     def log(self, message: str) -> None:
         with self._lock:
@@ -85,26 +116,64 @@ class RedrawnView:
         line too low, leaving the old header behind."""
         from rich.constrain import Constrain
 
-        width, height = self.console.size
-        width, height = max(20, width - ECHO_MARGIN), max(6, height - 1)
+        size = self.console.size
+        if self._size is not None and size != self._size:
+            # The terminal reflowed the old frame to its new size: Rich cannot know where that
+            # left the lines, so start the new frame on a clean screen.
+            self.console.clear()
+        self._size = size
+        width, height = max(10, size.width - ECHO_MARGIN), max(6, size.height - 1)
         return Constrain(self.frame(width, height), width)
 
     def frame(self, width: int, height: int):
         raise NotImplementedError
 
 
+class EventRows:
+    """The latest events as table rows whose column widths depend on the terminal and on the
+    widest id and type seen so far (they only grow), never on the data in view: a redraw does
+    not make the columns jump."""
+
+    def __init__(self) -> None:
+        self.rows: deque[tuple[str, str, str, str]] = deque(maxlen=MAX_ROWS)
+        self.id_width = 2
+        self.type_width = 4
+
+    def add(self, event: OutputEvent) -> None:
+        event_id = event.id or "-"
+        self.id_width = max(self.id_width, cell_len(event_id))
+        self.type_width = min(24, max(self.type_width, cell_len(event.kind)))
+        text = short_result(event.payload) or summary(event.data, 400)
+        self.rows.append((time.strftime("%H:%M:%S"), event_id, event.kind, text))
+
+    def table(self, rows: list[tuple[str, str, str, str]], width: int):
+        from atai_cli.output.tables import Spec, fit, rich_table
+
+        specs = [Spec("TIME", 8, 8, 50), Spec("ID", self.id_width, self.id_width, 60),
+                 Spec("TYPE", self.type_width, min(self.type_width, 10), 70), Spec("DATA", width, 10, 100, keep=True)]
+        layout = fit(specs, width) or [(3, width)]
+        indexes = [i for i, _ in layout]
+        return rich_table([specs[i].header for i in indexes], [w for _, w in layout],
+                          [[row[i] for i in indexes] for row in rows])
+
+
 class LiveView(RedrawnView):
-    def __init__(self, console, session_id: str, channel: str = "", reason: str = "") -> None:
-        super().__init__(console)
+    def __init__(self, console, session_id: str, channel: str = "", reason: str = "",
+                 svg: str | Path | None = None) -> None:
+        super().__init__(console, svg)
         self.session_id = session_id
         self.channel = channel
         self.reason = reason
-        self.rows: deque[tuple[str, str, str, str]] = deque(maxlen=MAX_ROWS)
+        self.events = EventRows()
+        self.history = StateHistory()
         self.counts: Counter[str] = Counter()
         self.total = 0
         self.meter = RateMeter()
         self.status: StreamStatus | None = None
         self.last_id: str | None = None
+
+    def title(self) -> str:
+        return f"atai tail {self.session_id}"
 
     # -- what the fleet tells it --------------------------------------------------------
     def session_started(self, outcome) -> None:
@@ -128,23 +197,31 @@ class LiveView(RedrawnView):
             self.meter.tick(now)
             if event.id:
                 self.last_id = event.id
-            self.rows.append((time.strftime("%H:%M:%S"), event.id or "-", kind, summary(event.data, 400)))
+            self.events.add(event)
+            if not event.envelope:
+                self.history.add(event.payload)
 
     # -- drawing ------------------------------------------------------------------------
     def frame(self, width: int, height: int):
         from rich.console import Group
-        from rich.table import Table
         from rich.text import Text
 
         with self._lock:
-            rows = list(self.rows)
+            rows = list(self.events.rows)
             counts = self.counts.most_common(4)
             notes = list(self.notes)
             total = self.total
+            kind = self.history.kind
+            picture = (self.history.picture(width, max(3, (height - 2 - len(notes)) * 2 // 3)) if kind == "state"
+                       else self.history.text_picture(width, height - 3 - len(notes)) if kind == "text" else [])
         status = self.status
         state, style = state_text(status)
         head = Text.assemble(("atai tail ", "bold"), (self.session_id, "cyan"), f"  {self.channel}  ", (state, style),
                              no_wrap=True, overflow="ellipsis")
+        if head.cell_len > width:  # the id alone on its line (folded if it must, never cut), the state below
+            head = Group(Text.assemble(("atai tail ", "bold"), (self.session_id, "cyan"), overflow="fold")
+                         if cell_len(self.session_id) + 10 <= width else Text(self.session_id, style="cyan", overflow="fold"),
+                         Text.assemble(f"{self.channel}  ", (state, style), no_wrap=True, overflow="ellipsis"))
         last = self.last_id or (status.last_event_id if status else None) or "-"
         beat = f"{time.monotonic() - status.last_heartbeat:.0f}s ago" if status and status.last_heartbeat else "-"
         types = ", ".join(f"{kind} {n}" for kind, n in counts)
@@ -152,18 +229,18 @@ class LiveView(RedrawnView):
                      f"  reconnects {status.reconnects if status else 0}" + (f"  | {types}" if types else ""),
                      style="dim", no_wrap=True, overflow="ellipsis")
         parts = [head, stats, *(Text(n, style="yellow", no_wrap=True, overflow="ellipsis") for n in notes)]
-        room = max(1, height - len(parts) - 3)  # the table's header and borders take 3 rows
-        events = Table(show_header=True, header_style="bold", expand=True, box=None if width < 60 else None,
-                       padding=(0, 1))
-        if width >= 60:
-            events.add_column("TIME", no_wrap=True)
-            events.add_column("ID", no_wrap=True, max_width=12)
-        events.add_column("TYPE", no_wrap=True, max_width=24)
-        events.add_column("DATA", overflow="ellipsis", no_wrap=True, ratio=1)
-        for row in rows[-room:]:
-            events.add_row(*(row if width >= 60 else row[2:]))
         if not rows:
             parts.append(Text("waiting for the first event…", style="dim"))
-        else:
-            parts.append(events)
+            return Group(*parts)
+        if kind == "text":
+            parts.append(Text(""))
+            parts += picture
+            return Group(*parts)
+        if picture:
+            parts.append(Text(""))
+            parts += picture
+            parts.append(Text(""))
+        room = height - len(parts) - 2  # the table's header and its rule
+        if room > 0:
+            parts.append(self.events.table(rows[-room:], width))
         return Group(*parts)

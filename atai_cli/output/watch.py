@@ -45,21 +45,20 @@ def watch_sessions(out: Output, fetch: Callable[[], list[dict]], columns: Sequen
 
 def _watch_table(out: Output, fetch: Callable[[], list[dict]], columns: Sequence[Column], interval: float) -> None:
     from rich.live import Live
-    from rich.table import Table
     from rich.text import Text
 
+    from atai_cli.output.tables import terminal_table
+
+    order: dict[str, int] = {}  # first-seen order, so a row keeps its place between refreshes
+
     def render(rows: list[dict], error: str | None):
-        width = out.console.size.width
-        shown = list(columns) if width >= 110 else [c for c in columns if c.kind == "status" or c.header in ("SESSION ID", "AGE", "OUTPUTS")]
-        if width < 60:
-            shown = shown[:2]
-        table = Table(title=f"sessions ({len(rows)}), every {interval:g}s" + (f"  {error}" if error else ""),
-                      title_justify="left", header_style="bold", expand=False, box=None)
-        for column in shown:
-            table.add_column(column.header, no_wrap=True, overflow="fold" if column.header.endswith("ID") else "ellipsis")
-        for row in redact(rows):
-            table.add_row(*(column.render(row) for column in shown))
-        return table if rows else Text("no active sessions", style="dim")
+        for row in rows:
+            order.setdefault(str(row.get("session_id")), len(order))
+        rows = sorted(redact(rows), key=lambda row: order[str(row.get("session_id"))])
+        title = f"sessions ({len(rows)}), every {interval:g}s" + (f"  {error}" if error else "")
+        if not rows:
+            return Text(title + "\nno active sessions", style="dim")
+        return terminal_table(rows, columns, out.console.size.width, title=title, fold=True)
 
     rows: list[dict] = []
     with Live(render(rows, None), console=out.console, refresh_per_second=4, transient=False) as live:

@@ -37,6 +37,7 @@ class FollowFlags:
     record: str | None = None
     record_append: bool = False
     discover_interval: float = 5.0
+    svg: str | None = None  # the live view's last frame, saved as SVG
     wait_running: float = 60.0  # how long a session may take to be RUNNING when --timeout is not given
     file_idle_exit: float = 10.0  # `atai run` on a file: its results are all in once none came for this long
 
