@@ -86,7 +86,7 @@ def _version(env: Environment) -> int:
 
 def run(argv: Sequence[str], env: Environment) -> int:
     """Run the app with this environment; the exit code."""
-    from atai_cli.app import build, command_name
+    from atai_cli.app import build, for_command_line
     from atai_cli.output import Output
     from atai_cli.state import AppState
 
@@ -94,7 +94,8 @@ def run(argv: Sequence[str], env: Environment) -> int:
     # on first use: ~8 ms of each start for a feature atai does not use.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     completing = any(name.startswith("_ATAI_COMPLETE") for name in env.environ)
-    app = build("*" if completing else command_name(argv), rich_help=bool(env.stdout_isatty))
+    rich_help = bool(env.stdout_isatty)
+    app = build("*", rich_help=rich_help) if completing else for_command_line(argv, rich_help=rich_help)
     state = AppState(env)
     try:
         with ExitStack() as stack:
