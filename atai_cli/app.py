@@ -72,11 +72,6 @@ def _global(
     ctx.obj = state
 
 
-def command_name(argv: Sequence[str]) -> str | None:
-    """The command a command line runs (`atai --profile x session list` -> "session")."""
-    return command_words(argv)[0]
-
-
 def command_words(argv: Sequence[str]) -> tuple[str | None, str | None]:
     """The command and the word after it (`atai --profile x session list -q` -> ("session",
     "list")); the second is None when the next word is an option (`atai session --help`)."""
