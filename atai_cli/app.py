@@ -2,13 +2,16 @@
 one boundary is atai_cli.main.
 
 Start-up is part of the product (`atai session list` is run from scripts, in loops), so the
-app is built per run with only the command being run: its module is imported, every other
-command is a placeholder that carries its one-line help for `atai --help`. Shell completion
-and the generated reference load them all.
+app is built per run with only the command being run: its module is imported and, in a group,
+only the subcommand named is turned into a Click command (Typer builds every parameter of every
+command it is given). A command line that names no known command gets every command as a
+placeholder that carries its one-line help, for `atai --help` and "no such command". Shell
+completion and the generated reference load them all.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 from dataclasses import dataclass
 from typing import Annotated, Optional, Sequence
@@ -71,23 +74,40 @@ def _global(
     ctx.obj = state
 
 
-def command_name(argv: Sequence[str]) -> str | None:
-    """The command a command line runs (`atai --profile x session list` -> "session")."""
+def command_words(argv: Sequence[str]) -> tuple[str | None, str | None]:
+    """The command and the word after it (`atai --profile x session list -q` -> ("session",
+    "list")); the second is None when the next word is an option (`atai session --help`)."""
     args = list(argv)
     index = 0
     while index < len(args):
         word = args[index]
         if word == "--":
-            return args[index + 1] if index + 1 < len(args) else None
+            index += 1
+            break
         if not word.startswith("-"):
-            return word
+            break
         index += 2 if word in VALUE_OPTIONS else 1
-    return None
+    if index >= len(args):
+        return None, None
+    after = args[index + 1] if index + 1 < len(args) else None
+    return args[index], (None if after is None or after.startswith("-") else after)
 
 
-def build(load: str | Sequence[str] | None = None, *, rich_help: bool = True) -> typer.Typer:
-    """The app with the named command(s) loaded ("*" for all) and the rest as placeholders.
-    rich_help=False formats help as plain text (off a terminal: no boxes to cut or grep through)."""
+def for_command_line(argv: Sequence[str], *, rich_help: bool = True) -> typer.Typer:
+    """The app with only what this command line runs built (see the module's docstring)."""
+    name, sub = command_words(argv)
+    entry = next((e for e in COMMANDS if e.name == name), None)
+    if entry is None:
+        return build(None, rich_help=rich_help)
+    return build(name, rich_help=rich_help, subcommand=sub if entry.group else None, others=False)
+
+
+def build(load: str | Sequence[str] | None = None, *, rich_help: bool = True, subcommand: str | None = None,
+          others: bool = True) -> typer.Typer:
+    """The app with the named command(s) loaded ("*" for all) and the rest as placeholders
+    (others=False: left out). subcommand: in a loaded group, build only that command when the
+    group has it. rich_help=False formats help as plain text (off a terminal: no boxes to cut or
+    grep through)."""
     mode = "rich" if rich_help else None
     app = AtaiTyper(name="atai", help=HELP, context_settings={"help_option_names": ["-h", "--help"]},
                     rich_markup_mode=mode)
@@ -96,6 +116,10 @@ def build(load: str | Sequence[str] | None = None, *, rich_help: bool = True) ->
     for entry in COMMANDS:
         if entry.name in wanted:
             target = getattr(importlib.import_module(entry.module), entry.attribute)
+            if entry.group:
+                target = _only(target, subcommand)
+        elif not others:
+            continue
         elif entry.group:
             target = AtaiTyper(help=entry.summary, rich_markup_mode=mode)
         else:
@@ -108,6 +132,23 @@ def build(load: str | Sequence[str] | None = None, *, rich_help: bool = True) ->
         else:
             app.command(entry.name)(target)
     return app
+
+
+def _only(group: typer.Typer, subcommand: str | None) -> typer.Typer:
+    """A copy of the group holding just the named command, or the whole group (a copy: the
+    module's own group is shared by every build in the process) when it has no such command."""
+    pruned = copy.copy(group)
+    commands = [info for info in group.registered_commands if subcommand is not None and _command_name(info) == subcommand]
+    groups = [info for info in group.registered_groups if subcommand is not None and info.name == subcommand]
+    if commands or groups:
+        pruned.registered_commands, pruned.registered_groups = commands, groups
+    else:
+        pruned.registered_commands, pruned.registered_groups = list(group.registered_commands), list(group.registered_groups)
+    return pruned
+
+
+def _command_name(info) -> str:
+    return info.name or info.callback.__name__.replace("_", "-")
 
 
 def _set_markup(group: typer.Typer, mode) -> None:

@@ -83,13 +83,14 @@ def _version(env: Environment) -> int:
 
 def run(argv: Sequence[str], env: Environment) -> int:
     """Run the app with this environment; the exit code."""
-    from atai_cli.app import build, command_name
+    from atai_cli.app import build, for_command_line
     from atai_cli.output import Output
     from atai_cli.state import AppState
 
     _pydantic_without_plugins()
     completing = any(name.startswith("_ATAI_COMPLETE") for name in env.environ)
-    app = build("*" if completing else command_name(argv), rich_help=bool(env.stdout_isatty))
+    rich_help = bool(env.stdout_isatty)
+    app = build("*", rich_help=rich_help) if completing else for_command_line(argv, rich_help=rich_help)
     state = AppState(env)
     try:
         with ExitStack() as stack:

@@ -1,30 +1,30 @@
 """Settings: flags > ATAI_* environment > the profile's table in config.toml > defaults.
 
-pydantic-settings is imported here and nowhere else, and only by commands that need
-settings: importing it costs more than a bare interpreter start, which `atai --version` and
-`--help` must not pay. Every value is validated at the door (exit 2 naming the setting and
-where it came from), so a bad value never surfaces later as a strange network error.
+A plain pydantic model over three sources gathered here. pydantic-settings would do the same
+merge through its source classes, but importing it (with asyncio, argparse and python-dotenv)
+cost about 1.5x a bare interpreter start on every API command for nothing atai uses
+(benchmarks/README.md, "Settings"). Every value is validated at the door (exit 2 naming the
+setting and where it came from), so a bad value never surfaces later as a strange network error.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from atai_cli.config_file import read_config
 from atai_cli.errors import UsageError
 
 DEFAULT_ENDPOINT = "https://api.u1.archetypeai.app/v0.5"
-DEFAULT_PROFILE = "default"
 ENV_PREFIX = "ATAI_"
 SECRET_SETTINGS = frozenset({"api_key", "forward_secret", "kafka_sasl_password", "mqtt_password"})
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", validate_default=False)
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore")
 
     api_key: SecretStr | None = None
     api_endpoint: str = DEFAULT_ENDPOINT
@@ -52,62 +52,70 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL, e.g. https://api.u1.archetypeai.app/v0.5")
         return value.rstrip("/")
 
-    @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
-        # load_settings merges flags, the injected environment and the profile itself (in that
-        # order of precedence), so the values name their source in errors and `config show`.
-        return (init_settings,)
-
 
 FIELDS = tuple(Settings.model_fields)
 
 
-def env_values(environ: Mapping[str, str]) -> dict[str, str]:
-    return {name: environ[ENV_PREFIX + name.upper()] for name in FIELDS if ENV_PREFIX + name.upper() in environ}
+@dataclass(frozen=True)
+class Sources:
+    """What each source says, highest precedence first; the values in effect and where each
+    comes from are both read off these, so they cannot disagree."""
+
+    flag: dict[str, Any]
+    env: dict[str, str]
+    file: dict[str, Any]
+    profile: str
+    config_path: Path
+
+    @classmethod
+    def gather(cls, flags: Mapping[str, Any], profile: str, environ: Mapping[str, str], config_path: Path) -> "Sources":
+        table = read_config(config_path).get(profile)
+        return cls(
+            flag={name: value for name, value in flags.items() if value is not None and name in Settings.model_fields},
+            env={name: environ[env_name(name)] for name in FIELDS if env_name(name) in environ},
+            file={k: v for k, v in table.items() if k in Settings.model_fields} if isinstance(table, dict) else {},
+            profile=profile,
+            config_path=config_path,
+        )
+
+    def merged(self) -> dict[str, Any]:
+        return {**self.file, **self.env, **self.flag}
+
+    def origin(self, name: str, *, with_path: bool = True) -> str:
+        """flag --x, env ATAI_X, the file (with its path when asked) or default."""
+        if name in self.flag:
+            return "flag --" + name.replace("_", "-").replace("api-endpoint", "endpoint")
+        if name in self.env:
+            return f"env {env_name(name)}"
+        if name in self.file:
+            return f"{self.config_path} [{self.profile}]" if with_path else f"file [{self.profile}]"
+        return "default"
 
 
-def _sources(flags: dict[str, Any], profile: str, environ: Mapping[str, str], config_path: Path) -> dict[str, dict]:
-    """Each source's values, in order of precedence."""
-    table = read_config(config_path).get(profile)
-    return {
-        "flag": {k: v for k, v in flags.items() if v is not None},
-        "env": env_values(environ),
-        "file": {k: v for k, v in table.items() if k in Settings.model_fields} if isinstance(table, dict) else {},
-    }
+def env_name(setting: str) -> str:
+    return ENV_PREFIX + setting.upper()
 
 
-def load_settings(flags: dict[str, Any], profile: str, environ: Mapping[str, str], config_path: Path) -> Settings:
-    sources = _sources(flags, profile, environ, config_path)
-    merged = {**sources["file"], **sources["env"], **sources["flag"]}
+def load_settings(flags: Mapping[str, Any], profile: str, environ: Mapping[str, str], config_path: Path) -> Settings:
+    sources = Sources.gather(flags, profile, environ, config_path)
     try:
-        return Settings(**merged)
+        return Settings(**sources.merged())
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             name = ".".join(map(str, error["loc"]))
-            problems.append(f"{name} ({describe_origin(name, sources, profile, config_path)}): {_reason(error)}")
+            problems.append(f"{name} ({sources.origin(name)}): {_reason(error)}")
         raise UsageError(f"bad setting: {'; '.join(problems)}", hint="fix the value, or remove it to use the default") from exc
 
 
-def _reason(error: dict) -> str:
+def _reason(error: Mapping[str, Any]) -> str:
     return str(error["msg"]).removeprefix("Value error, ")
 
 
-def describe_origin(name: str, sources: dict[str, dict], profile: str, config_path: Path | None = None) -> str:
-    """flag, env, file (with its path when given) or default."""
-    if name in sources["flag"]:
-        return "flag --" + name.replace("_", "-").replace("api-endpoint", "endpoint")
-    if name in sources["env"]:
-        return f"env {ENV_PREFIX}{name.upper()}"
-    if name in sources["file"]:
-        return f"{config_path} [{profile}]" if config_path else f"file [{profile}]"
-    return "default"
-
-
-def provenance(flags: dict[str, Any], profile: str, environ: Mapping[str, str], config_path: Path) -> dict[str, str]:
+def provenance(flags: Mapping[str, Any], profile: str, environ: Mapping[str, str], config_path: Path) -> dict[str, str]:
     """Where each setting's value comes from: flag, env, file or default."""
-    sources = _sources(flags, profile, environ, config_path)
-    return {name: describe_origin(name, sources, profile) for name in FIELDS}
+    sources = Sources.gather(flags, profile, environ, config_path)
+    return {name: sources.origin(name, with_path=False) for name in FIELDS}
 
 
 def validate_value(name: str, text: str) -> Any:

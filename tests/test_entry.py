@@ -89,6 +89,25 @@ def test_only_the_command_being_run_is_loaded(emu):
     assert not {"atai_cli.commands.tail", "atai_cli.commands.run", "atai_cli.pipeline.fleet"} & set(loaded)
 
 
+def test_only_the_subcommand_being_run_is_built(cli):
+    from atai_cli.app import COMMANDS, for_command_line
+    from atai_cli.commands import session
+
+    every_session_command = [info.name for info in session.app.registered_commands]
+    app = for_command_line(["--profile", "x", "session", "list", "--json"])
+    assert not app.registered_commands and [info.name for info in app.registered_groups] == ["session"]
+    assert [info.name for info in app.registered_groups[0].typer_instance.registered_commands] == ["list"]
+    assert [info.name for info in session.app.registered_commands] == every_session_command  # a copy was pruned
+
+    whole_group = for_command_line(["session", "--help"]).registered_groups[0].typer_instance
+    assert [info.name for info in whole_group.registered_commands] == every_session_command
+    unknown = for_command_line(["sesion", "list"])
+    assert len(unknown.registered_commands) + len(unknown.registered_groups) == len(COMMANDS)
+    # What a user sees of the pruning: nothing, even for a mistyped subcommand.
+    typo = cli("session", "lst")
+    assert typo.exit_code == 2 and "Did you mean 'list'?" in typo.stderr
+
+
 def test_the_placeholders_say_what_the_commands_say():
     from atai_cli.app import COMMANDS, full_app
 
