@@ -48,7 +48,7 @@ class Emu:
     def api(self, **kwargs) -> LensApi:
         kwargs.setdefault("retry_delay", 0.01)
         kwargs.setdefault("reconnect_delay", 0.01)
-        return LensApi(self.endpoint, self.api_key, **kwargs)
+        return LensApi.connect(self.endpoint, self.api_key, **kwargs)
 
     def session(self, session_id: str):
         return self.server.state.sessions[session_id]

@@ -52,7 +52,7 @@ def tail_whose_server_goes(lens: str, *args: str, tmp_path) -> tuple[subprocess.
     port, key = free_port(), "atai-emu-" + os.urandom(4).hex()
     server = own_emulator(port, key)
     try:
-        with LensApi(server.endpoint, server.api_key) as api:
+        with LensApi.connect(server.endpoint, server.api_key) as api:
             sid = api.create_session(lens)["session_id"]
             api.wait_running(sid, 10)
         tail = tail_against(server, sid, *args, tmp_path=tmp_path)
