@@ -12,10 +12,10 @@ from atai_cli.emulator.replies import errors, json_body
 from atai_cli.emulator.session_events import destroy_session
 
 if TYPE_CHECKING:
-    from atai_cli.emulator.asgi import Emulator
+    from atai_cli.emulator.context import EmulatorContext
 
 
-def routes(emu: "Emulator") -> list[Route]:
+def routes(emu: "EmulatorContext") -> list[Route]:
     state = emu.state
 
     async def config(request: Request) -> Response:
