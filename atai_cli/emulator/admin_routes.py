@@ -20,7 +20,10 @@ def routes(emu: "EmulatorContext") -> list[Route]:
 
     async def config(request: Request) -> Response:
         if request.method == "POST":
-            unknown = state.config.update(await json_body(request))
+            try:
+                unknown = state.config.update(await json_body(request))
+            except ValueError as exc:  # a value of the wrong type
+                return errors(400, "invalid_setting", f"Invalid emulator settings: {exc}")
             if unknown:
                 return errors(400, "unknown_setting", f"Unknown emulator settings: {', '.join(unknown)}")
         return JSONResponse(state.config.as_dict())
