@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -154,3 +156,20 @@ def test_the_cycle_check_sees_imports_inside_functions_and_type_checking(tmp_pat
     (package / "sub" / "d.py").write_text("from ..c import x\n")
     (package / "e.py").write_text("import pkg.a\n")
     assert import_cycles(module_graph(package)) == [["pkg.a", "pkg.b"], ["pkg.c", "pkg.sub.d"]]
+
+
+# -- importing changes nothing global -----------------------------------------------------
+
+def _in_fresh_python(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_the_client_loads_httpx_without_its_cli_and_leaves_no_placeholder():
+    code = ("import sys, atai_cli.client, httpx; "
+            "print('httpx._main' in sys.modules, 'click' in sys.modules, hasattr(httpx, '_main'))")
+    assert _in_fresh_python(code) == "False False False"
+
+
+def test_importing_the_emulator_server_adds_no_logging_filter():
+    code = "import logging, atai_cli.emulator.server; print(logging.getLogger('uvicorn.error').filters)"
+    assert _in_fresh_python(code) == "[]"
