@@ -173,3 +173,10 @@ def test_the_client_loads_httpx_without_its_cli_and_leaves_no_placeholder():
 def test_importing_the_emulator_server_adds_no_logging_filter():
     code = "import logging, atai_cli.emulator.server; print(logging.getLogger('uvicorn.error').filters)"
     assert _in_fresh_python(code) == "[]"
+
+
+def test_children_of_the_suite_start_with_the_default_sigint():
+    """conftest.py undoes an inherited "ignore SIGINT" (a background job, CI) for the children
+    tests start, so the Ctrl-C tests behave the same wherever the suite runs."""
+    code = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    assert _in_fresh_python(code) == "True"
