@@ -18,6 +18,11 @@ from atai_cli.errors import NetworkError, OperationTimeout
 from atai_cli.protocol.redact import redact_text
 
 
+# What a refused handshake means, for the message (the status decides the error and exit code).
+HANDSHAKE_REFUSALS = {401: "the WebSocket handshake was refused", 403: "the WebSocket handshake was refused",
+                      404: "session not found"}
+
+
 class SocketClosed(NetworkError):
     """The server closed the WebSocket."""
 
@@ -65,8 +70,7 @@ class SessionSocket:
             )
         except websocket.WebSocketBadStatusException as exc:
             status = getattr(exc, "status_code", None)
-            why = "the WebSocket handshake was refused" if status in (401, 403) else \
-                "session not found" if status == 404 else "the WebSocket handshake failed"
+            why = HANDSHAKE_REFUSALS.get(status, "the WebSocket handshake failed")
             raise status_error(status, self.url, why, resource="session") from exc
         except (OSError, websocket.WebSocketException) as exc:
             raise NetworkError(f"cannot open the session WebSocket {self.url}: {exc}") from exc
