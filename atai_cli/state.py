@@ -114,7 +114,7 @@ class AppState:
             trace=self.out.trace if self.debug else None,
         )
         options.update(overrides)
-        client = LensApi(s.api_endpoint, api_key or self.api_key_value(), **options)
+        client = LensApi.connect(s.api_endpoint, api_key or self.api_key_value(), **options)
         self._clients.append(client)
         return client
 

@@ -1,6 +1,6 @@
 """Write docs/reference.md from the app's own --help: `python scripts/gen_docs.py`.
 
-tests/test_docs.py regenerates it and fails when the committed file differs, so the
+tests/test_docs_and_completions.py regenerates it and fails when the committed file differs, so the
 reference never drifts from the code.
 """
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install atai with its test dependencies into .venv (when not installed already) and run the
-# whole test suite; pytest arguments pass through.
+# whole test suite, in parallel: one pytest-xdist worker per core, each with its own emulator
+# (the session-scoped fixture in tests/conftest.py). pytest arguments pass through and come
+# last, so `-n 0` runs the suite in one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install.sh test
 set +e
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -n auto "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then

@@ -4,6 +4,7 @@ and helpers that run the real CLI against it (in-process or as a subprocess)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -22,10 +23,32 @@ from atai_cli.main import main
 from atai_cli.emulator.tuning import EmulatorConfig
 from atai_cli.emulator.server import EmulatorServer
 
+
+def _children_start_with_the_default_sigint() -> None:
+    """A process started with SIGINT ignored (a background job, some CI runners, an xdist
+    worker) passes that on to every child, and a Python child that ignores SIGINT never raises
+    KeyboardInterrupt: the Ctrl-C tests would then pass or fail by where the suite runs. A
+    handler that does nothing keeps this process ignoring Ctrl-C as it did, while its children
+    (a handler does not survive exec) start with the default, as from a terminal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, lambda signum, frame: None)
+
+
+_children_start_with_the_default_sigint()
+
 # Fast timings so slow scenarios (heartbeats, idle ends, start-up) take milliseconds.
 FAST = dict(heartbeat_s=0.2, idle_timeout_s=30.0, start_delay_s=0.05, output_interval_s=0.01, query_timeout_s=2.0,
             model_latency_s=0.0)
 SAMPLE_CSV = Path(__file__).resolve().parents[1] / "atai_cli" / "data" / "sample.csv"
+
+
+def wait_until(predicate, timeout: float = 10.0, failure: str = "condition not met in time") -> None:
+    """Poll until predicate() is true: tests wait on conditions, never on the clock."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(failure)
+        time.sleep(0.01)
 
 
 class Emu:
@@ -48,25 +71,17 @@ class Emu:
     def api(self, **kwargs) -> LensApi:
         kwargs.setdefault("retry_delay", 0.01)
         kwargs.setdefault("reconnect_delay", 0.01)
-        return LensApi(self.endpoint, self.api_key, **kwargs)
+        return LensApi.connect(self.endpoint, self.api_key, **kwargs)
 
     def session(self, session_id: str):
         return self.server.state.sessions[session_id]
 
     def wait_for_reader(self, session_id: str, timeout: float = 10.0) -> None:
         """Block until an SSE reader is connected to the session (outputs are live-only)."""
-        deadline = time.monotonic() + timeout
-        while not self.session(session_id).readers:
-            if time.monotonic() > deadline:
-                raise AssertionError("no SSE reader connected")
-            time.sleep(0.01)
+        wait_until(lambda: self.session(session_id).readers, timeout, "no SSE reader connected")
 
     def wait_for(self, predicate, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError("condition not met in time")
-            time.sleep(0.01)
+        wait_until(predicate, timeout)
 
     def running_session(self, lens_id: str) -> str:
         with self.api() as api:
@@ -156,9 +171,11 @@ class Result:
         return [line for line in self.stdout.splitlines() if line]
 
 
-def run_cli(*args: str, input: str | None = None, tty: bool = False, env: dict | None = None) -> Result:
-    """Run atai in-process through main(argv, env), with its own streams and variables."""
-    stdout, stderr = io.StringIO(), io.StringIO()
+def run_cli(*args: str, input: str | None = None, tty: bool = False, env: dict | None = None,
+            stderr: io.StringIO | None = None) -> Result:
+    """Run atai in-process through main(argv, env), with its own streams and variables. A test
+    that runs it in a thread passes its own stderr to wait on what it says meanwhile."""
+    stdout, stderr = io.StringIO(), stderr if stderr is not None else io.StringIO()
     environ = {**os.environ, **(env or {})}
     environment = Environment(stdin=io.StringIO(input or ""), stdout=stdout, stderr=stderr, environ=environ,
                               stdin_isatty=tty, stdout_isatty=tty, stderr_isatty=tty)
@@ -170,6 +187,13 @@ def run_cli(*args: str, input: str | None = None, tty: bool = False, env: dict |
 def cli():
     """Run atai in-process, like a user would, with stdout and stderr kept apart."""
     return run_cli
+
+
+def saved_cursors(path: Path) -> dict:
+    """What a --cursor-file holds now ({} before the first save; saves are atomic renames)."""
+    import json
+
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def subprocess_env(emu: Emu, **extra: str) -> dict:

@@ -4,6 +4,8 @@ answers from a script (status codes, Retry-After, redirects), then 200."""
 from __future__ import annotations
 
 import json
+import os
+import random
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -91,6 +93,17 @@ class Receiver:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nothing listens on, for a server a test starts later. It is taken below
+    the kernel's ephemeral range (so no port-0 bind or outgoing connection is handed it
+    meanwhile) and from a block of its own per pytest-xdist worker (so parallel workers never
+    pick the same one)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:]
+    base = 20000 + 500 * (int(worker) % 24 if worker.isdigit() else 0)
+    for port in random.sample(range(base, base + 500), 500):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {base}-{base + 499}")

@@ -47,7 +47,9 @@ def test_follows_until_stream_end(emu):
 @pytest.mark.parametrize("partial", [True, False])
 def test_dropped_every_two_events_delivers_each_once_in_order(emu, partial):
     session_id = start(emu)
-    emu.configure(drop_every=2, drop_partial=partial, idle_timeout_s=0.5)
+    # The stream's idle end is what ends the follower: long enough that a loaded machine never
+    # reaches it before the input starts.
+    emu.configure(drop_every=2, drop_partial=partial, idle_timeout_s=2.0)
     emu.set_input_later(session_id, CSV_INPUT)
     follower = follow(emu, session_id)
     events = collect(follower)

@@ -158,3 +158,13 @@ def test_emulator_help_lists_lenses_and_flags():
     help_text = subprocess.run([sys.executable, "-m", "atai_cli", "emulator", "--help"], capture_output=True, text=True, env={"COLUMNS": "200", "PATH": ""}).stdout
     for needle in (SSE_LENS_ID, MAILBOX_LENS_ID, CAMERA_LENS_ID, "--port", "--api-key", "--heartbeat", "--drop-every", "--fail-rate"):
         assert needle in help_text
+
+
+def test_the_admin_config_coerces_values_and_refuses_wrong_ones_whole(emu):
+    assert emu.configure(retention="7", live_only="yes", fail_path=5)["retention"] == 7
+    assert emu.configure()["live_only"] is True and emu.configure()["fail_path"] == "5"
+    bad = emu.admin.post("/_emulator/config", json={"retention": "lots", "heartbeat_s": 9})
+    assert bad.status_code == 400 and "retention" in bad.text
+    assert emu.configure()["heartbeat_s"] != 9  # nothing of a refused change is applied
+    unknown = emu.admin.post("/_emulator/config", json={"no_such_knob": 1})
+    assert unknown.status_code == 400 and "no_such_knob" in unknown.text

@@ -52,18 +52,18 @@ def test_destroying_several_unknown_sessions_is_not_found(cli, emu):
 
 def test_destroy_failures_are_not_rewritten(cli, emu, monkeypatch):
     """The summary is a new error: the failures it sums up keep their own message and hint."""
-    from atai_cli.client.api import LensApi
+    from atai_cli.client import selection
 
     seen = []
-    original = LensApi.destroy_many
+    original = selection.destroy_many
 
-    def destroy_many(self, ids, **kwargs):
-        for result in original(self, ids, **kwargs):
+    def destroy_many(api, ids, **kwargs):
+        for result in original(api, ids, **kwargs):
             if result.error is not None:
                 seen.append((result.error, result.error.message))
             yield result
 
-    monkeypatch.setattr(LensApi, "destroy_many", destroy_many)
+    monkeypatch.setattr(selection, "destroy_many", destroy_many)
     result = cli("session", "destroy", "lsn-missing-1", "lsn-missing-2")
     assert result.exit_code == 4 and len(seen) == 2
     assert all(error.message == message and "could not be destroyed" not in message for error, message in seen)

@@ -7,13 +7,12 @@ import json
 import os
 import signal
 import threading
-import time
 from collections import Counter, defaultdict
 
 import pytest
 
 from atai_cli.emulator.catalog import MAILBOX_LENS_ID, SSE_LENS_ID
-from conftest import SAMPLE_CSV, atai_process, run_cli
+from conftest import SAMPLE_CSV, atai_process, run_cli, saved_cursors
 
 CSV_INPUT = {"stream_type": "csv_file_reader", "stream_config": {"file_id": "sample.csv"}}
 
@@ -176,7 +175,7 @@ def test_cursor_file_resume_after_sigkill_loses_nothing(emu, tmp_path):
     with emu.api() as api:
         api.session_event(sse, "input_stream.set", synthetic(100, 50))
     seen = [json.loads(first.stdout.readline()) for _ in range(40)]
-    time.sleep(1.2)  # past at least one save while events flow
+    emu.wait_for(lambda: sse in saved_cursors(path), timeout=30)  # past at least one save while events flow
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     seen += [json.loads(line) for line in first.stdout.read().splitlines() if line.strip()]

@@ -3,6 +3,7 @@ on loopback, --exec, --changes-only, and delivery that loses nothing across rest
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -47,10 +48,10 @@ def check_signed(received, secret=SECRET):
 def test_a_receiver_that_is_down_then_failing_gets_every_event_in_order_signed(emu, csv_session):
     port = free_port()  # nothing listens yet: connection refused
     feed(emu, csv_session)
+    said = io.StringIO()
     thread, box = in_background("tail", csv_session, "--forward-to", f"http://127.0.0.1:{port}/hook",
-                                "--forward-secret", SECRET, "--max-events", "6", "--timeout", "60")
-    emu.wait_for(lambda: emu.session(csv_session).num_outputs >= 2, timeout=30)
-    time.sleep(0.5)  # a few refused attempts
+                                "--forward-secret", SECRET, "--max-events", "6", "--timeout", "60", stderr=said)
+    emu.wait_for(lambda: "connection refused" in said.getvalue(), timeout=30)  # refused at least once
     script = Script(steps=[500, (429, {"Retry-After": "0.2"}), 503])
     with Receiver(script, port=port) as receiver:
         thread.join(60)

@@ -234,7 +234,6 @@ def test_replay_speed(tmp_path):
         fast = on(server, "tail", sid)
         fast_took = time.monotonic() - started
         assert fast.exit_code == 0 and len(fast.lines) == 4
-        assert fast_took < 0.3 * span, fast_took
 
         server.configure(replay_speed=1)
         sid = server.running_session("lns-replay-slow")
@@ -243,6 +242,8 @@ def test_replay_speed(tmp_path):
         slow_took = time.monotonic() - started
         assert slow.exit_code == 0, slow.stderr
         assert slow_took >= 0.8 * span, slow_took
+        # Against the slow run, not the clock: both pay the same start-up, however loaded the machine.
+        assert slow_took - fast_took >= 0.7 * span, (fast_took, slow_took)
         types = [e["type"] for e in metas(slow)]
         assert types.count("inference.result") == 4 and types[-1] == "sse.stream.end"
         assert types.count("sse.stream.heartbeat") >= 2  # heartbeats while it waits between events

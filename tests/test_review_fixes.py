@@ -19,7 +19,7 @@ from atai_cli.emulator.catalog import MAILBOX_LENS_ID, SSE_LENS_ID
 from atai_cli.errors import UsageError
 from atai_cli.pipeline.cursors import Cursor, CursorStore
 from atai_cli.protocol.recording import read_recording
-from conftest import SAMPLE_CSV, atai_process, run_cli, subprocess_env
+from conftest import SAMPLE_CSV, atai_process, run_cli, saved_cursors, subprocess_env
 from receiver import Receiver, free_port
 
 CSV_INPUT = {"stream_type": "csv_file_reader", "stream_config": {"file_id": "sample.csv"}}
@@ -79,7 +79,7 @@ def test_a_mailbox_tail_killed_mid_stream_resumes_losing_nothing(emu, tmp_path):
     with emu.api() as api:
         api.session_event(sid, "input_stream.set", {"stream_type": "synthetic_reader", "stream_config": {"count": 80, "rate_hz": 40}})
     seen = [json.loads(tail.stdout.readline()) for _ in range(30)]
-    time.sleep(0.8)
+    emu.wait_for(lambda: sid in saved_cursors(cursor), timeout=30)  # killed after a save while events flow
     tail.send_signal(signal.SIGKILL)
     tail.wait(timeout=30)
     seen += [json.loads(line) for line in tail.stdout.read().splitlines() if line.strip()]

@@ -14,7 +14,7 @@ import pytest
 from atai_cli.emulator.catalog import CAMERA_LENS_ID, MAILBOX_LENS_ID, SSE_LENS_ID
 from atai_cli.emulator.server import EmulatorServer
 from atai_cli.emulator.tuning import EmulatorConfig
-from conftest import FAST, SAMPLE_CSV, atai_process, run_cli
+from conftest import FAST, SAMPLE_CSV, atai_process, run_cli, wait_until
 from receiver import free_port
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -52,12 +52,13 @@ def tail_whose_server_goes(lens: str, *args: str, tmp_path) -> tuple[subprocess.
     port, key = free_port(), "atai-emu-" + os.urandom(4).hex()
     server = own_emulator(port, key)
     try:
-        with LensApi(server.endpoint, server.api_key) as api:
+        with LensApi.connect(server.endpoint, server.api_key) as api:
             sid = api.create_session(lens)["session_id"]
             api.wait_running(sid, 10)
         tail = tail_against(server, sid, *args, tmp_path=tmp_path)
         read_until(tail.stderr, "following")
-        time.sleep(0.3)
+        session = server.state.sessions[sid]
+        wait_until(lambda: session.readers or session.num_active_connections)  # connected, then the server goes
     finally:
         server.stop()
     return tail, sid, port, key

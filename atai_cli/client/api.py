@@ -12,49 +12,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from atai_cli.client.followers import ALIVE, DESTROYED, VANISHED
+from atai_cli.client.responses import check_reply, clean_record, expect_dict, items, raise_error_reply
 from atai_cli.client.rest import RestClient
-from atai_cli.errors import AtaiError, NotFoundError, OperationTimeout, ProtocolError, Rejected, ServerTimeout
+from atai_cli.errors import AtaiError, NotFoundError, OperationTimeout, ProtocolError, ServerTimeout
 from atai_cli.protocol import status as st
-from atai_cli.protocol.messages import is_query_timeout, is_unknown_session, mentions_not_found, rejection
-from atai_cli.protocol.redact import redact
+from atai_cli.protocol.messages import is_query_timeout
 from atai_cli.protocol.streams import SSE_WRITER, stream_event
 
 
 if TYPE_CHECKING:
+    from atai_cli.client.mailbox_follower import MailboxFollower
     from atai_cli.client.socket import SessionSocket
+    from atai_cli.client.sse_follower import SseFollower
+    from atai_cli.protocol.records import StatusCallback
 
-
-def clean_record(record: Any) -> Any:
-    """Redact secrets and normalise session_status wherever it appears."""
-    record = redact(record)
-    if isinstance(record, dict) and "session_status" in record:
-        record["session_status"] = st.normalize_status(record["session_status"])
-    return record
-
-
-def _expect_dict(body: Any, what: str) -> dict:
-    if not isinstance(body, dict):
-        raise ProtocolError(f"{what}: expected a JSON object from the server, got {type(body).__name__}")
-    return body
-
-
-def _items(body: Any, what: str) -> list[dict]:
-    """A list response, bare or in a cursor page's `data`."""
-    if isinstance(body, dict) and isinstance(body.get("data"), list):
-        body = body["data"]
-    if not isinstance(body, list):
-        raise ProtocolError(f"{what}: expected a list")
-    return [clean_record(x) for x in body if isinstance(x, dict)]
-
-
-def check_reply(body: Any, what: str, *, missing: str | None = None) -> Any:
-    """Raise Rejected when a reply says no; 'not found' reasons about `missing` raise exit 4."""
-    reasons = rejection(body)
-    if reasons is not None:
-        if missing and mentions_not_found(reasons):
-            raise NotFoundError(f"{what} rejected: {'; '.join(reasons)}", resource=missing)
-        raise Rejected(what, reasons)
-    return body
+# `atai query --template` shorthands for the templates the API names.
+QUERY_TEMPLATES = {"image_qa": "image_qa_template_task", "image_bbox": "image_bbox_template_task"}
 
 
 class SessionDestroyed(NotFoundError):
@@ -68,14 +42,6 @@ class SessionDestroyed(NotFoundError):
 
 
 @dataclass(frozen=True)
-class Destroyed:
-    session_id: str
-    record: dict | None
-    error: AtaiError | None = None
-    already: bool = False
-
-
-@dataclass(frozen=True)
 class Validation:
     is_valid: bool
     errors: list[str]
@@ -84,28 +50,42 @@ class Validation:
         return {"is_valid": self.is_valid, "error_messages": self.errors}
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What the model said about an image: the reply's event_data, and its answer as text."""
+
+    data: Any
+    text: str
+
+
 class LensApi:
-    def __init__(
-        self,
-        endpoint: str,
-        api_key: str,
-        *,
-        timeout: float = 30.0,
-        max_retries: int = 4,
-        retry_delay: float = 0.5,
-        reconnect_delay: float = 1.0,
-        give_up_after: float | None = None,
-        trace: Callable[[str], None] | None = None,
-    ) -> None:
-        self.endpoint = endpoint.rstrip("/")
-        self.api_key = api_key
-        self.timeout = timeout
+    """Typed calls over one RestClient (which owns the endpoint, the key, timeouts, retries
+    and the --debug trace); the followers it builds reconnect after reconnect_delay and give
+    up after give_up_after seconds of failures."""
+
+    def __init__(self, rest: RestClient, *, reconnect_delay: float = 1.0, give_up_after: float | None = None) -> None:
+        self.rest = rest
         self.reconnect_delay = reconnect_delay
         self.give_up_after = give_up_after
-        self._trace = trace
-        self.rest = RestClient(
-            endpoint, api_key, timeout=timeout, max_retries=max_retries, retry_delay=retry_delay, trace=trace,
-        )
+
+    @classmethod
+    def connect(cls, endpoint: str, api_key: str, *, reconnect_delay: float = 1.0,
+                give_up_after: float | None = None, **rest_options: Any) -> "LensApi":
+        """A LensApi on its own RestClient; rest_options are RestClient's (timeout, retries, trace)."""
+        return cls(RestClient(endpoint, api_key, **rest_options), reconnect_delay=reconnect_delay,
+                   give_up_after=give_up_after)
+
+    @property
+    def endpoint(self) -> str:
+        return self.rest.endpoint
+
+    @property
+    def api_key(self) -> str:
+        return self.rest.api_key
+
+    @property
+    def timeout(self) -> float:
+        return self.rest.timeout
 
     def close(self) -> None:
         self.rest.close()
@@ -116,116 +96,61 @@ class LensApi:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _record(self, method: str, path: str, what: str, *, require: str | None = None, **request: Any) -> dict:
+        """One request whose answer is a record: a JSON object that does not say no, has
+        `require` when given, and comes back cleaned."""
+        body = expect_dict(self.rest.request(method, path, **request), what)
+        check_reply(body, what)
+        if require and not body.get(require):
+            raise ProtocolError(f"{what}: the response has no {require}")
+        return clean_record(body)
+
+    def _listing(self, path: str, **params: Any) -> list[dict]:
+        """Every item of a metadata listing (all shards, no page limit)."""
+        body = self.rest.request("GET", path, params={**params, "shard_index": -1, "max_items_per_shard": -1})
+        return items(body, f"GET /{path}")
+
     # -- lenses -------------------------------------------------------------------------
     def list_lenses(self) -> list[dict]:
-        body = self.rest.request("GET", "lens/metadata", params={"shard_index": -1, "max_items_per_shard": -1})
-        return _items(body, "GET /lens/metadata")
+        return self._listing("lens/metadata")
 
     def get_lens(self, lens_id: str) -> dict:
-        body = self.rest.request("GET", "lens/metadata", params={"lens_id": lens_id, "shard_index": -1, "max_items_per_shard": -1})
-        for item in _items(body, "GET /lens/metadata"):
+        for item in self._listing("lens/metadata", lens_id=lens_id):
             if item.get("lens_id") == lens_id:
                 return item
         raise NotFoundError(f"lens {lens_id} not found", resource="lens")
 
     def register_lens(self, lens_config: dict) -> dict:
-        body = _expect_dict(self.rest.request("POST", "lens/register", json_body={"lens_config": lens_config}), "lens register")
-        check_reply(body, "lens register")
-        if not body.get("lens_id"):
-            raise ProtocolError("lens register: the response has no lens_id")
-        return clean_record(body)
+        return self._record("POST", "lens/register", "lens register", require="lens_id", json_body={"lens_config": lens_config})
 
     def clone_lens(self, lens_id: str) -> dict:
-        body = _expect_dict(self.rest.request("POST", "lens/clone", json_body={"lens_id": lens_id}), "lens clone")
-        check_reply(body, "lens clone")
-        if not body.get("lens_id"):
-            raise ProtocolError("lens clone: the response has no lens_id")
-        return clean_record(body)
+        return self._record("POST", "lens/clone", "lens clone", require="lens_id", json_body={"lens_id": lens_id})
 
     def modify_lens(self, lens_id: str, changes: dict) -> dict:
-        body = _expect_dict(self.rest.request("POST", "lens/modify", json_body={"lens_id": lens_id, **changes}), "lens modify")
-        check_reply(body, "lens modify")
-        return clean_record(body)
+        return self._record("POST", "lens/modify", "lens modify", json_body={"lens_id": lens_id, **changes})
 
     def delete_lens(self, lens_id: str) -> dict:
-        body = _expect_dict(self.rest.request("POST", "lens/delete", json_body={"lens_id": lens_id}), "lens delete")
-        check_reply(body, "lens delete")
-        return clean_record(body)
+        return self._record("POST", "lens/delete", "lens delete", json_body={"lens_id": lens_id})
 
     # -- sessions -----------------------------------------------------------------------
     def create_session(self, lens_id: str) -> dict:
-        body = _expect_dict(self.rest.request("POST", "lens/sessions/create", json_body={"lens_id": lens_id}), "session create")
-        check_reply(body, "session create")
-        if not body.get("session_id"):
-            raise ProtocolError("session create: the response has no session_id")
-        return clean_record(body)
+        return self._record("POST", "lens/sessions/create", "session create", require="session_id", json_body={"lens_id": lens_id})
 
     def destroy_session(self, session_id: str) -> dict:
-        body = self.rest.request("POST", "lens/sessions/destroy", json_body={"session_id": session_id})
-        body = _expect_dict(body, "session destroy")
-        check_reply(body, "session destroy")
-        return clean_record(body)
+        return self._record("POST", "lens/sessions/destroy", "session destroy", json_body={"session_id": session_id})
 
     def list_sessions(self) -> list[dict]:
-        body = self.rest.request("GET", "lens/sessions/metadata", params={"shard_index": -1, "max_items_per_shard": -1})
-        return _items(body, "GET /lens/sessions/metadata")
-
-    def select_sessions(self, *, lens_ids: Iterable[str] = (), older_than: float | None = None,
-                        idle: float | None = None, now: float | None = None) -> list[dict]:
-        """Sessions that are not destroyed and match every given selector: on one of these
-        lenses, registered more than older_than seconds ago, no event for idle seconds."""
-        now = time.time() if now is None else now
-        wanted = set(lens_ids)
-        chosen = []
-        for record in self.list_sessions():
-            if record.get("session_status") in st.ENDED:
-                continue
-            if wanted and record.get("lens_id") not in wanted:
-                continue
-            if older_than is not None and not _number(record.get("session_duration_sec"), -1.0) >= older_than:
-                continue
-            if idle is not None:
-                last = record.get("last_event_timestamp") or record.get("last_update_timestamp")
-                if not now - _number(last, now) >= idle:
-                    continue
-            chosen.append(record)
-        return chosen
-
-    def destroy_many(self, session_ids: Iterable[str], *, check_first: bool = False, workers: int = 16) -> list["Destroyed"]:
-        """Destroy sessions concurrently (bounded), one result each, in order. With
-        check_first, a session that is destroyed already is reported as such, not again."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        ids = list(session_ids)
-
-        def one(session_id: str) -> Destroyed:
-            try:
-                if check_first:
-                    known = self.find_session(session_id)
-                    if known is not None and known.get("session_status") in st.ENDED:
-                        return Destroyed(session_id, known, already=True)
-                return Destroyed(session_id, self.destroy_session(session_id))
-            except AtaiError as exc:
-                return Destroyed(session_id, None, error=exc)
-
-        if len(ids) <= 1:
-            return [one(i) for i in ids]
-        with ThreadPoolExecutor(max_workers=min(workers, len(ids)), thread_name_prefix="destroy") as pool:
-            return list(pool.map(one, ids))
+        return self._listing("lens/sessions/metadata")
 
     def find_session(self, session_id: str) -> dict | None:
         """The metadata record of one session, destroyed ones included; None when unknown."""
-        body = self.rest.request("GET", "lens/sessions/metadata",
-                                 params={"session_id": session_id, "shard_index": -1, "max_items_per_shard": -1})
-        for item in _items(body, "GET /lens/sessions/metadata"):
+        for item in self._listing("lens/sessions/metadata", session_id=session_id):
             if item.get("session_id") == session_id:
                 return item
         return None
 
     def session_fate(self, session_id: str) -> str:
         """After an "unknown session": destroyed (clean end), vanished (exit 4) or alive."""
-        from atai_cli.client.followers import ALIVE, DESTROYED, VANISHED
-
         try:
             record = self.find_session(session_id)
         except AtaiError:
@@ -242,12 +167,8 @@ class LensApi:
         body = self.rest.request(
             "POST", "lens/sessions/events/process", json_body={"session_id": session_id, "event": event}, timeout=timeout,
         )
-        body = _expect_dict(body, event_type)
-        if body.get("type") == "error":
-            text = str(body.get("message") or "error")
-            if is_unknown_session(text):
-                raise NotFoundError(f"session {session_id} not found", resource="session")
-            raise Rejected(event_type, [text])
+        body = expect_dict(body, event_type)
+        raise_error_reply(body, event_type, session_id=session_id)
         return clean_record(body)
 
     def session_status(self, session_id: str) -> dict:
@@ -308,7 +229,7 @@ class LensApi:
     def open_socket(self, session_endpoint: str, *, timeout: float | None = None) -> "SessionSocket":
         from atai_cli.client.socket import SessionSocket  # websocket-client: only for commands that use it
 
-        return SessionSocket(session_endpoint, self.api_key, timeout=timeout or self.timeout, trace=self._trace)
+        return SessionSocket(session_endpoint, self.api_key, timeout=timeout or self.timeout, trace=self.rest.trace_to)
 
     def socket_for(self, session_id: str, *, record: dict | None = None, timeout: float | None = None) -> "SessionSocket":
         """The session's WebSocket, at the session_endpoint its record names (never derived)."""
@@ -333,40 +254,23 @@ class LensApi:
         with self.socket_for(session_id) as sock:
             return push_events(sock, events, Pacer(rate), on_sent=on_sent)
 
-    def model_query(self, session_id: str, query: dict, *, timeout: float = 75.0) -> dict:
+    def model_query(self, session_id: str, image: Path, *, template: str = "image_qa", focus: str | None = None,
+                    instruction: str | None = None, model_version: str | None = None,
+                    max_new_tokens: int | None = None, timeout: float = 75.0) -> Answer:
+        """Ask the model about one image (model.query over the session's WebSocket). `template`
+        is a QUERY_TEMPLATES shorthand or a full template name."""
+        query: dict[str, Any] = {"template_name": QUERY_TEMPLATES.get(template, template),
+                                 "data": [image_payload(image)], "sensor_metadata": {}}
+        for key, value in (("focus", focus), ("instruction", instruction), ("model_version", model_version),
+                           ("max_new_tokens", max_new_tokens)):
+            if value is not None:
+                query[key] = value
         with self.socket_for(session_id, timeout=timeout) as sock:
             reply = sock.request("model.query", query, timeout=timeout)
         if reply.get("event_data") is None and is_query_timeout(str(reply.get("message", ""))):
             raise ServerTimeout(f"model.query on {session_id}: the server says '{reply['message']}'")
-        return clean_record(reply)
-
-    # -- probes (doctor) ------------------------------------------------------------------
-    PROBE_SESSION = "lsn-atai-doctor-probe"
-
-    def probe_websocket(self) -> str:
-        """Open a session WebSocket. A running session's own session_endpoint is used when
-        there is one; otherwise the path the API documents for session_endpoint, for an id
-        that does not exist (its refusal still proves WebSocket upgrades get through)."""
-        endpoint = next((s.get("session_endpoint") for s in self.list_sessions() if s.get("session_endpoint")), None)
-        if endpoint is None:
-            base = self.endpoint.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-            endpoint = f"{base}/lens/sessions/{self.PROBE_SESSION}"
-        sock = self.open_socket(endpoint)
-        sock.connect_timeout = 10
-        try:
-            sock.connect()
-        except NotFoundError:
-            return "answers (an unknown session is refused, as expected)"
-        finally:
-            sock.close()
-        return f"answers ({endpoint.rsplit('/', 1)[-1]})"
-
-    def probe_sse(self) -> str:
-        try:
-            self.rest.request("GET", f"lens/sessions/consumer/{self.PROBE_SESSION}", timeout=10)
-        except NotFoundError:
-            return "answers (an unknown session is refused, as expected)"
-        return "answers"
+        reply = clean_record(reply)
+        return Answer(reply.get("event_data"), _answer_text(reply))
 
     # -- files --------------------------------------------------------------------------
     def upload_file(self, path: Path, progress: Callable[[int, int], None] | None = None) -> dict:
@@ -375,54 +279,68 @@ class LensApi:
         mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         with path.open("rb") as handle:
             reader = _ProgressReader(handle, path.stat().st_size, progress)
-            body = self.rest.request(
-                "POST", "files", files={"file": (path.name, reader, mime)}, timeout=max(self.timeout, 300),
-            )
-        body = _expect_dict(body, "file upload")
-        check_reply(body, "file upload")
-        return clean_record(body)
+            return self._record("POST", "files", "file upload", files={"file": (path.name, reader, mime)},
+                                timeout=max(self.timeout, 300))
 
     def list_files(self) -> list[dict]:
-        return _items(self.rest.request("GET", "files/metadata"), "GET /files/metadata")
+        return items(self.rest.request("GET", "files/metadata"), "GET /files/metadata")
 
     def delete_file(self, file_id: str) -> dict:
-        body = _expect_dict(self.rest.request("DELETE", f"files/delete/{_quote(file_id)}"), "file delete")
-        check_reply(body, "file delete")
-        return clean_record(body)
+        return self._record("DELETE", f"files/delete/{_quote(file_id)}", "file delete")
 
     # -- following output ---------------------------------------------------------------
     def consumer_url(self, session_id: str) -> str:
         return self.rest.url(f"lens/sessions/consumer/{_quote(session_id)}")
 
-    def follow_sse(self, session_id: str, **kwargs):
+    def _reconnecting(self, session_id: str, options: dict) -> dict:
+        """What every follower of this API gets unless told otherwise: its reconnect policy
+        and how to tell, after an "unknown session", whether the session was destroyed."""
+        options.setdefault("reconnect_delay", self.reconnect_delay)
+        options.setdefault("give_up_after", self.give_up_after)
+        options.setdefault("check_gone", lambda: self.session_fate(session_id))
+        return options
+
+    def follow_sse(self, session_id: str, **options: Any) -> "SseFollower":
         from atai_cli.client.sse_follower import SseFollower
 
-        kwargs.setdefault("reconnect_delay", self.reconnect_delay)
-        kwargs.setdefault("give_up_after", self.give_up_after)
-        kwargs.setdefault("check_gone", lambda: self.session_fate(session_id))
-        return SseFollower(self.rest.http, self.consumer_url(session_id), api_key=self.api_key, trace=self._trace,
-                           session_id=session_id, **kwargs)
+        return SseFollower(self.rest.http, self.consumer_url(session_id), api_key=self.api_key, trace=self.rest.trace_to,
+                           session_id=session_id, **self._reconnecting(session_id, options))
 
-    def follow_mailbox(self, session_id: str, session_endpoint: str, client_id: str, **kwargs):
+    def follow_mailbox(self, session_id: str, session_endpoint: str, client_id: str, **options: Any) -> "MailboxFollower":
         from atai_cli.client.mailbox_follower import MailboxFollower
 
-        kwargs.setdefault("reconnect_delay", self.reconnect_delay)
-        kwargs.setdefault("give_up_after", self.give_up_after)
-        kwargs.setdefault("check_gone", lambda: self.session_fate(session_id))
-        return MailboxFollower(lambda: self.open_socket(session_endpoint), client_id, session_id=session_id, **kwargs)
+        return MailboxFollower(lambda: self.open_socket(session_endpoint), client_id, session_id=session_id,
+                               **self._reconnecting(session_id, options))
 
     def follow(self, record: dict, channel: str, *, since: str | None = None, client_id: str = "",
-               offset: int = 0, skip: int = 0, liveness: float = 15.0, **kwargs):
-        """The follower for a session's output on the given channel ("sse" or "read")."""
+               offset: int = 0, skip: int = 0, liveness: float = 15.0,
+               on_status: "StatusCallback | None" = None, before_wait: Callable[[], None] | None = None,
+               on_open: Callable[[], None] | None = None,
+               on_batch: Callable[[int], None] | None = None) -> "SseFollower | MailboxFollower":
+        """The follower for a session's output on the given channel ("sse" or "read"). Each
+        channel takes its own options: since/liveness/on_open for the SSE consumer,
+        client_id/offset/skip/on_batch for session.read."""
         session_id = record["session_id"]
         if channel == "sse":
-            kwargs.pop("on_batch", None)
-            return self.follow_sse(session_id, since=since, liveness=liveness, **kwargs)
+            return self.follow_sse(session_id, since=since, liveness=liveness, on_open=on_open,
+                                   on_status=on_status, before_wait=before_wait)
         endpoint = record.get("session_endpoint")
         if not endpoint:
             raise ProtocolError(f"session {session_id}: the record has no session_endpoint for session.read")
-        kwargs.pop("on_open", None)
-        return self.follow_mailbox(session_id, endpoint, client_id, offset=offset, skip=skip, **kwargs)
+        return self.follow_mailbox(session_id, endpoint, client_id, offset=offset, skip=skip, on_batch=on_batch,
+                                   on_status=on_status, before_wait=before_wait)
+
+
+def _answer_text(reply: dict) -> str:
+    data = reply.get("event_data")
+    if not isinstance(data, dict):
+        raise ProtocolError("model.query: the reply has no event_data")
+    answer = data.get("response", data.get("result"))
+    if isinstance(answer, list):
+        return "\n".join(map(str, answer))
+    if answer is None:
+        raise ProtocolError("model.query: the reply has neither event_data.response nor event_data.result")
+    return str(answer)
 
 
 class _ProgressReader:
@@ -437,10 +355,6 @@ class _ProgressReader:
         if self._progress:
             self._progress(self._sent, self._size)
         return block
-
-
-def _number(value: Any, default: float) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
 def _quote(segment: str) -> str:

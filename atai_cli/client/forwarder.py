@@ -18,18 +18,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Callable
 
 import httpx
 
 from atai_cli.client.backoff import Backoff, parse_retry_after
 from atai_cli.client.forward_targets import ForwardTarget, is_loopback, parse_target  # noqa: F401 - is_loopback re-exported
+from atai_cli.client.transport import BROKER_WINDOW, Attempt, Message, Transport  # noqa: F401 - re-exported
 from atai_cli.errors import UsageError
-from atai_cli.protocol.signing import signature
 
 RETRY_STATUSES = frozenset({408, 429})
-BROKER_WINDOW = 64  # events of one session in flight to a broker: bounds memory, keeps batches full
 
 
 def check_forward_url(url: str, insecure: bool = False) -> str:
@@ -43,69 +41,6 @@ def header_value(text: str) -> str:
     from urllib.parse import quote
 
     return quote(text, safe="".join(chr(c) for c in range(0x20, 0x7f) if chr(c) not in "%"))
-
-
-@dataclass
-class Attempt:
-    """One attempt and what came of it, for the stderr line."""
-
-    outcome: str  # delivered | retry | rejected | cancelled
-    status: int | str | None  # HTTP status, "ack" from a broker; None for a connection error or timeout
-    ms: float
-    detail: str = ""
-    retry_in: float | None = None  # None: the broker's client retries on its own, no fixed delay
-    retries: int = 0  # how many retries this event took before it was delivered
-
-
-@dataclass
-class Message:
-    """One event on its way: the body and what the headers say."""
-
-    body: bytes
-    session_id: str
-    event_id: str | None
-    event_type: str | None
-    report: Callable[[Attempt], None]
-    started: float = 0.0  # this attempt (monotonic)
-    first_started: float = 0.0
-    retries: int = 0
-    settled: Attempt | None = None
-    after: list[Callable[[], None]] = field(default_factory=list)  # to run once settled, in order
-    token: object = None  # the transport's handle of the attempt in flight
-
-    def headers(self, secret: str) -> dict[str, str]:
-        return {
-            "Atai-Session-Id": self.session_id,
-            "Atai-Event-Id": self.event_id or "",
-            "Atai-Event-Type": self.event_type or "",
-            "Atai-Signature": signature(secret, self.body),
-        }
-
-
-class Transport:
-    """How events reach one kind of target. A synchronous transport (`send`) answers each attempt
-    in the caller's thread; an asynchronous one (`submit`) hands the message to its client and
-    calls `settle(message, attempt)` later, from `poll` or the client's own thread."""
-
-    synchronous = True
-    window = 1
-    shown = ""
-
-    def send(self, message: Message) -> Attempt:
-        raise NotImplementedError
-
-    def submit(self, message: Message, settle: Callable[[Message, Attempt], None]) -> None:
-        raise NotImplementedError
-
-    def poll(self, timeout: float) -> None:
-        time.sleep(timeout)
-
-    def diagnosis(self) -> str:
-        """Why nothing is acknowledged, as the client last said (connection refused, ...)."""
-        return ""
-
-    def close(self, timeout: float = 0.0) -> None:
-        pass
 
 
 class _Lane:

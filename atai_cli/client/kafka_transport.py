@@ -19,7 +19,7 @@ from typing import Callable
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from atai_cli.client.forward_targets import ForwardTarget
-from atai_cli.client.forwarder import Attempt, Message, Transport, BROKER_WINDOW
+from atai_cli.client.transport import Attempt, Message, Transport, BROKER_WINDOW
 from atai_cli.errors import UsageError
 
 # Refused for good: a retry would get the same answer. Everything else is retried.

@@ -18,7 +18,7 @@ from typing import Callable
 import paho.mqtt.client as mqtt
 
 from atai_cli.client.forward_targets import ForwardTarget
-from atai_cli.client.forwarder import BROKER_WINDOW, Attempt, Message, Transport
+from atai_cli.client.transport import BROKER_WINDOW, Attempt, Message, Transport
 
 
 class MqttTransport(Transport):

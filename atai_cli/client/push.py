@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterable
 
+from atai_cli.client.responses import check_reply
 from atai_cli.client.socket import SessionSocket
 
 
@@ -38,8 +39,6 @@ def push_events(
     on_sent: Callable[[int], None] | None = None,
 ) -> int:
     """Send each data event as a session.update; returns how many were accepted."""
-    from atai_cli.client.api import check_reply
-
     sent = 0
     for event in events:
         pacer.wait()

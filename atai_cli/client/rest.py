@@ -9,10 +9,10 @@ from typing import Any, Callable
 import httpx
 
 from atai_cli.client.backoff import Backoff, parse_retry_after
-from atai_cli.errors import ApiError, AuthError, NetworkError, NotFoundError, OperationTimeout, ProtocolError
+from atai_cli.client.responses import RETRY_STATUSES, status_error
+from atai_cli.errors import NetworkError, OperationTimeout, ProtocolError
 from atai_cli.protocol.redact import redact_text
 
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
 Trace = Callable[[str], None]
 
 
@@ -58,14 +58,7 @@ def resource_of(url: str, code: str | None = None) -> str | None:
 def raise_for_status(status: int, url: str, body: Any, text: str = "") -> None:
     """Map an HTTP error status to the typed error the CLI turns into an exit code."""
     code, message = error_details(body, text)
-    if status in (401, 403):
-        raise AuthError(f"{status} from {url}: {message}")
-    if status == 404:
-        raise NotFoundError(f"{message} ({status} from {url})", resource=resource_of(url, code))
-    hint = None
-    if status >= 500 or status in RETRY_STATUSES:
-        hint = "the server is having trouble; try again in a moment"
-    raise ApiError(f"{status} from {url}: {message}", hint, status=status, code=code)
+    raise status_error(status, url, message, resource=resource_of(url, code), code=code)
 
 
 class RedirectLoop(httpx.HTTPError):
@@ -102,7 +95,7 @@ class RestClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self.retry_delay = retry_delay
-        self._trace = trace
+        self.trace_to = trace  # where --debug lines go (None: nowhere); LensApi's sockets and followers share it
         self._sleep = sleep
         self.http = httpx.Client(
             base_url=self.endpoint + "/",
@@ -119,8 +112,8 @@ class RestClient:
         self.http.close()
 
     def trace(self, text: str) -> None:
-        if self._trace:
-            self._trace(redact_text(text, self.api_key))
+        if self.trace_to:
+            self.trace_to(redact_text(text, self.api_key))
 
     def url(self, path: str) -> str:
         return f"{self.endpoint}/{path.lstrip('/')}"

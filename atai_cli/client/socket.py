@@ -13,9 +13,14 @@ from typing import Any, Callable
 
 import websocket
 
-from atai_cli.errors import ApiError, AuthError, NetworkError, NotFoundError, OperationTimeout
-from atai_cli.protocol.messages import is_unknown_session
+from atai_cli.client.responses import raise_error_reply, status_error
+from atai_cli.errors import NetworkError, OperationTimeout
 from atai_cli.protocol.redact import redact_text
+
+
+# What a refused handshake means, for the message (the status decides the error and exit code).
+HANDSHAKE_REFUSALS = {401: "the WebSocket handshake was refused", 403: "the WebSocket handshake was refused",
+                      404: "session not found"}
 
 
 class SocketClosed(NetworkError):
@@ -65,11 +70,8 @@ class SessionSocket:
             )
         except websocket.WebSocketBadStatusException as exc:
             status = getattr(exc, "status_code", None)
-            if status in (401, 403):
-                raise AuthError(f"{status} from {self.url}: the WebSocket handshake was refused") from exc
-            if status == 404:
-                raise NotFoundError(f"session not found at {self.url}", resource="session") from exc
-            raise ApiError(f"WebSocket handshake to {self.url} failed with {status}", status=status) from exc
+            why = HANDSHAKE_REFUSALS.get(status, "the WebSocket handshake failed")
+            raise status_error(status, self.url, why, resource="session") from exc
         except (OSError, websocket.WebSocketException) as exc:
             raise NetworkError(f"cannot open the session WebSocket {self.url}: {exc}") from exc
 
@@ -121,10 +123,7 @@ class SessionSocket:
             if kind is None and event_type == "session.status" and "session_id" in reply:
                 return reply
             if kind == "error":
-                text = str(reply.get("message") or reply.get("event_data") or "error")
-                if is_unknown_session(text):
-                    raise NotFoundError(text, resource="session")
-                raise ApiError(f"{event_type} failed: {text}")
+                raise_error_reply(reply, event_type)
             self.trace(f"< WS skipped unrelated frame of type {kind!r}")
 
     def _receive(self, event_type: str, deadline: float, wait: float) -> dict | None:

@@ -48,7 +48,7 @@ class EventStreamDecoder:
 
     __slots__ = (
         "_decoder", "_started", "_skip_lf", "_pending", "_data", "_event", "_id_in_block",
-        "_id_buffer", "last_event_id", "retry", "comments", "bytes_seen",
+        "_id_buffer", "last_event_id", "retry", "comments",
     )
 
     def __init__(self, last_event_id: str = "") -> None:
@@ -65,10 +65,8 @@ class EventStreamDecoder:
         self.last_event_id = last_event_id
         self.retry: int | None = None  # reconnection time in ms, when the stream set one
         self.comments = 0
-        self.bytes_seen = 0
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        self.bytes_seen += len(chunk)
         text = self._decoder.decode(chunk)
         if not self._started:
             if not text:

@@ -33,8 +33,10 @@ def doctor(ctx: typer.Context, json_: JsonOpt = False) -> None:
     else:
         api = st.api(timeout=min(settings.timeout, 10), max_retries=1, retry_delay=0.2)
         if check("api key accepted", lambda: f"{len(api.list_lenses())} lenses visible", "check the endpoint and the key (ATAI_API_KEY, --api-key, or `atai login`)"):
-            check("websocket path", api.probe_websocket, "a proxy may block WebSocket upgrades; try another network")
-            check("sse path", api.probe_sse, "a proxy may buffer or block text/event-stream")
+            from atai_cli.client.probes import probe_sse, probe_websocket
+
+            check("websocket path", lambda: probe_websocket(api), "a proxy may block WebSocket upgrades; try another network")
+            check("sse path", lambda: probe_sse(api), "a proxy may buffer or block text/event-stream")
     st.out.checklist(checks)
     failed = [c for c in checks if not c["ok"]]
     if failed:

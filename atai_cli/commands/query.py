@@ -9,21 +9,7 @@ import typer
 
 from atai_cli.commands.inputs import require_image
 from atai_cli.commands.options import JsonOpt, SessionIdArg, state
-from atai_cli.errors import OperationTimeout, ProtocolError, ServerTimeout
-
-TEMPLATES = {"image_qa": "image_qa_template_task", "image_bbox": "image_bbox_template_task"}
-
-
-def answer_text(reply: dict) -> str:
-    data = reply.get("event_data")
-    if not isinstance(data, dict):
-        raise ProtocolError("model.query: the reply has no event_data")
-    answer = data.get("response", data.get("result"))
-    if isinstance(answer, list):
-        return "\n".join(map(str, answer))
-    if answer is None:
-        raise ProtocolError("model.query: the reply has neither event_data.response nor event_data.result")
-    return str(answer)
+from atai_cli.errors import OperationTimeout, ServerTimeout
 
 
 def query(
@@ -39,14 +25,9 @@ def query(
     json_: JsonOpt = False,
 ) -> None:
     """Ask the lens about an image and print the answer."""
-    from atai_cli.client.api import image_payload
     from atai_cli.protocol.processors import answers_queries, processor_names
 
     require_image(image)
-    event: dict = {"template_name": TEMPLATES.get(template, template), "data": [image_payload(image)], "sensor_metadata": {}}
-    for key, value in (("focus", focus), ("instruction", instruction), ("model_version", model_version), ("max_new_tokens", max_new_tokens)):
-        if value is not None:
-            event[key] = value
     st = state(ctx)
     api = st.api()
     record = api.session_status(session_id)
@@ -56,10 +37,11 @@ def query(
                     f"(it gives up after about 60s)")
     try:
         with st.out.spinner("waiting for the model…"):
-            reply = api.model_query(session_id, event, timeout=timeout)
+            answer = api.model_query(session_id, image, template=template, focus=focus, instruction=instruction,
+                                     model_version=model_version, max_new_tokens=max_new_tokens, timeout=timeout)
     except OperationTimeout as exc:
         if not isinstance(exc, ServerTimeout):
             exc.message = f"model.query on {session_id} timed out after {timeout:g}s"
         exc.hint = "raise --timeout, or ask a lens whose pipeline answers queries (see `atai lens show`)"
         raise
-    st.out.result(reply.get("event_data"), answer_text(reply))
+    st.out.result(answer.data, answer.text)

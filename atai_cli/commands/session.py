@@ -137,7 +137,9 @@ def session_destroy(
     if selecting:
         for lens_id in lens or []:
             api.get_lens(lens_id)  # an unknown lens is exit 4, before anything is destroyed
-        chosen = api.select_sessions(lens_ids=lens or (), older_than=ages[0], idle=ages[1])
+        from atai_cli.client.selection import select_sessions
+
+        chosen = select_sessions(api, lens_ids=lens or (), older_than=ages[0], idle=ages[1])
         ids = [record["session_id"] for record in chosen]
         if not ids:
             out.report([], "no session matches")
@@ -161,9 +163,11 @@ def session_destroy(
 
 
 def _destroy(st, api, ids: list[str], *, check_first: bool) -> None:
+    from atai_cli.client.selection import destroy_many
+
     out = st.out
     destroyed, failures = [], []
-    for result in api.destroy_many(ids, check_first=check_first):
+    for result in destroy_many(api, ids, check_first=check_first):
         session_id, error = result.session_id, result.error
         if error is None:
             destroyed.append(result.record)

@@ -12,15 +12,18 @@ from atai_cli.emulator.replies import errors, json_body
 from atai_cli.emulator.session_events import destroy_session
 
 if TYPE_CHECKING:
-    from atai_cli.emulator.asgi import Emulator
+    from atai_cli.emulator.context import EmulatorContext
 
 
-def routes(emu: "Emulator") -> list[Route]:
+def routes(emu: "EmulatorContext") -> list[Route]:
     state = emu.state
 
     async def config(request: Request) -> Response:
         if request.method == "POST":
-            unknown = state.config.update(await json_body(request))
+            try:
+                unknown = state.config.update(await json_body(request))
+            except ValueError as exc:  # a value of the wrong type
+                return errors(400, "invalid_setting", f"Invalid emulator settings: {exc}")
             if unknown:
                 return errors(400, "unknown_setting", f"Unknown emulator settings: {', '.join(unknown)}")
         return JSONResponse(state.config.as_dict())

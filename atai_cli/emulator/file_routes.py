@@ -11,12 +11,12 @@ from starlette.routing import Route
 from atai_cli.emulator.replies import errors, shard
 
 if TYPE_CHECKING:
-    from atai_cli.emulator.asgi import Emulator
+    from atai_cli.emulator.context import EmulatorContext
 
 MAX_UPLOAD = 512 * 1024 * 1024
 
 
-def routes(emu: "Emulator") -> list[Route]:
+def routes(emu: "EmulatorContext") -> list[Route]:
     files = emu.state.files
 
     def not_found(file_id: str) -> Response:

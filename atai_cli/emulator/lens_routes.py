@@ -16,10 +16,10 @@ from atai_cli.emulator.lens_checks import INVALID_MODEL_PARAMETER, parameter_pro
 from atai_cli.emulator.replies import errors, json_body, shard
 
 if TYPE_CHECKING:
-    from atai_cli.emulator.asgi import Emulator
+    from atai_cli.emulator.context import EmulatorContext
 
 
-def routes(emu: "Emulator") -> list[Route]:
+def routes(emu: "EmulatorContext") -> list[Route]:
     state = emu.state
 
     async def metadata(request: Request) -> Response:
@@ -115,7 +115,7 @@ def invalid_parameters(problems: list[str]) -> Response:
     return errors(400, INVALID_MODEL_PARAMETER, "; ".join(problems), is_valid=False, error_messages=problems)
 
 
-def add_lens(emu: "Emulator", name: str, config: dict, id_suffix: str = "") -> dict:
+def add_lens(emu: "EmulatorContext", name: str, config: dict, id_suffix: str = "") -> dict:
     """A new, modifiable lens with a registered-style id: lns-<slug>-<8 hex>."""
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:24] or "lens"
     lens = {

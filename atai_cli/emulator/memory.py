@@ -277,5 +277,5 @@ class EmulatorState:
         self.sse_connections = 0
 
     def reset(self) -> None:
-        self.config.__dict__.update(self.initial_config.copy().__dict__)
+        self.config.restore(self.initial_config)
         self.sse_connections = 0

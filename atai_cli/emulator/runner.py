@@ -20,7 +20,7 @@ from typing import Any, Callable, Coroutine
 from atai_cli.emulator import lens_checks
 from atai_cli.emulator.background import start_task
 from atai_cli.emulator.processors import is_sensor_logs, model_parameters
-from atai_cli.emulator.processors import camera, sensor_logs, synthetic, timeseries
+from atai_cli.emulator.processors import camera, csv_table, sensor_logs, synthetic, timeseries
 from atai_cli.emulator.memory import EmulatorState, Session
 from atai_cli.protocol import status as st
 from atai_cli.protocol.streams import (
@@ -106,7 +106,7 @@ def _prepare(state: EmulatorState, session: Session, kind: str, config: dict) ->
         if kind == CSV_READER:
             csv_configs = session.lens_config.get("csv_configs")
             settings = timeseries.window_settings(params, csv_configs if isinstance(csv_configs, dict) else {}, config)
-            table = timeseries.parse_csv(path.read_text("utf-8", "replace"), settings.timestamp_column)
+            table = csv_table.parse_csv(path.read_text("utf-8", "replace"), settings.timestamp_column)
             if not table.rows:
                 return None, [UNHEALTHY, f"{file_id} has no data rows"]
             if session.n_shot is not None:

@@ -25,7 +25,11 @@ class _QuietDenials(logging.Filter):
         return "without completing handshake" not in record.getMessage()
 
 
-logging.getLogger("uvicorn.error").addFilter(_QuietDenials())
+def _quiet_denials() -> None:
+    """Installed when a server is set up, not on import: importing the emulator changes no logging."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietDenials) for f in logger.filters):
+        logger.addFilter(_QuietDenials())
 
 
 def generate_key() -> str:
@@ -80,6 +84,7 @@ class EmulatorServer:
             ws="websockets-sansio",
             ws_ping_interval=None,
         )
+        _quiet_denials()  # after uvicorn.Config, which (re)configures its loggers
         self._server = uvicorn.Server(config)
         return self._server
 

@@ -12,7 +12,7 @@ from typing import Any, Awaitable, Callable
 
 from atai_cli.emulator import lens_checks, runner
 from atai_cli.protocol.processors import answers_queries
-from atai_cli.emulator.processors import camera, common, model_parameters, n_shot, timeseries
+from atai_cli.emulator.processors import camera, common, csv_table, model_parameters, n_shot
 from atai_cli.emulator.memory import EmulatorState, Session
 from atai_cli.protocol import status as st
 from atai_cli.protocol.messages import QUERY_TIMED_OUT, unknown_session
@@ -112,7 +112,7 @@ class SessionEvents:
         learned = None
         if not problems and "input_n_shot" in data:
             csv_configs = {**(session.lens_config.get("csv_configs") or {}), **(data.get("csv_configs") or {})}
-            learned, problems = n_shot.learn(data["input_n_shot"], csv_configs, self.state.files.path, timeseries.parse_csv)
+            learned, problems = n_shot.learn(data["input_n_shot"], csv_configs, self.state.files.path, csv_table.parse_csv)
         if problems:
             return valid("session.modify", problems)
         params = model_parameters(session.lens_config)

@@ -20,10 +20,10 @@ from atai_cli.emulator.session_events import destroy_session
 from atai_cli.emulator.memory import Session, new_session_id
 
 if TYPE_CHECKING:
-    from atai_cli.emulator.asgi import Emulator
+    from atai_cli.emulator.context import EmulatorContext
 
 
-def routes(emu: "Emulator") -> list[Route]:
+def routes(emu: "EmulatorContext") -> list[Route]:
     state = emu.state
 
     async def create(request: Request) -> Response:

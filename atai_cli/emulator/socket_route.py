@@ -14,12 +14,12 @@ from atai_cli.emulator.replies import bearer, errors
 from atai_cli.protocol.messages import unknown_session
 
 if TYPE_CHECKING:
-    from atai_cli.emulator.asgi import Emulator
+    from atai_cli.emulator.context import EmulatorContext
 
 SUBPROTOCOL_AUTH = ("authorization.bearer.", "authenticationauthorization.bearer.")
 
 
-def routes(emu: "Emulator") -> list[WebSocketRoute]:
+def routes(emu: "EmulatorContext") -> list[WebSocketRoute]:
     state = emu.state
 
     async def session_socket(websocket: WebSocket) -> None:

@@ -1,13 +1,17 @@
-"""Timings and fault injection. Every field is a CLI flag of `atai emulator` and can be
-changed at run time with POST /_emulator/config (tests use that to make slow cases fast)."""
+"""Timings and fault injection. 16 of these are flags of `atai emulator` (commands/emulate.py);
+every one can be changed at run time with POST /_emulator/config (tests use that to make slow
+cases fast and to inject faults). Values are checked and coerced by the model, on every change."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 
-@dataclass
-class EmulatorConfig:
+class EmulatorConfig(BaseModel):
+    # Assignments are validated too, so a value set at run time has its field's type; numbers
+    # sent for a text field (fail_path=5) are taken as text, as the admin API always did.
+    model_config = ConfigDict(validate_assignment=True, extra="forbid", coerce_numbers_to_str=True)
+
     # timings
     heartbeat_s: float = 5.0  # sse.stream.heartbeat period while idle
     comment_keepalive: bool = False  # keep idle streams alive with ": ping" comments instead
@@ -49,24 +53,24 @@ class EmulatorConfig:
     redirect_location: str = ""  # the Location of an injected 3xx (empty: back to itself)
 
     def update(self, values: dict) -> list[str]:
-        """Apply known fields (coerced to their types); return the unknown names."""
-        known = {f.name: f for f in fields(self)}
-        unknown = []
-        for name, value in values.items():
-            if name not in known:
-                unknown.append(name)
-                continue
-            current = getattr(self, name)
-            if isinstance(current, bool):
-                value = value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
-            else:
-                value = type(current)(value)
-            setattr(self, name, value)
-        return unknown
+        """Apply the known fields, all or none (ValueError: which values are wrong); return
+        the unknown names."""
+        known = {name: value for name, value in values.items() if name in type(self).model_fields}
+        try:
+            checked = self.model_validate({**self.model_dump(), **known})
+        except ValidationError as exc:
+            raise ValueError("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+        for name in known:
+            setattr(self, name, getattr(checked, name))
+        return [name for name in values if name not in known]
+
+    def restore(self, other: "EmulatorConfig") -> None:
+        """Take every value of `other` in place: the runners, faults and models hold this object."""
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(other, name))
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return self.model_dump()
 
-    def copy(self) -> "EmulatorConfig":
-        return EmulatorConfig(**asdict(self))
-
+    def copy(self) -> "EmulatorConfig":  # type: ignore[override] - BaseModel.copy is deprecated anyway
+        return self.model_copy()

@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-if TYPE_CHECKING:
-    from atai_cli.emulator.processors.timeseries import CsvTable
+from atai_cli.emulator.processors.csv_table import CsvTable
 
 
 def features(rows: list[list[float]], indexes: list[int]) -> list[float]:
@@ -36,7 +35,7 @@ class NShot:
     examples: dict[str, list[str]]  # label -> file ids
     rows: dict[str, int]  # label -> example rows learned from
 
-    def classify(self, table: "CsvTable", window: list[list[float]]) -> list:
+    def classify(self, table: CsvTable, window: list[list[float]]) -> list:
         indexes = [table.columns.index(c) for c in self.columns if c in table.columns]
         point = features(window, indexes)
         distances = {
@@ -50,7 +49,7 @@ class NShot:
 
 
 def learn(input_n_shot: Any, csv_configs: Any, path_of: Callable[[str], Path | None],
-          parse: Callable[[str, str | None], "CsvTable"]) -> tuple[NShot | None, list[str]]:
+          parse: Callable[[str, str | None], CsvTable]) -> tuple[NShot | None, list[str]]:
     """The classes, or None and what is wrong with the request."""
     if not isinstance(input_n_shot, dict) or not input_n_shot:
         return None, ["input_n_shot must map each class label to a file id (or a list of file ids)"]
@@ -60,7 +59,7 @@ def learn(input_n_shot: Any, csv_configs: Any, path_of: Callable[[str], Path | N
     problems: list[str] = []
     if wanted is not None and not (isinstance(wanted, list) and wanted and all(isinstance(c, str) for c in wanted)):
         return None, [f"csv_configs.data_columns must be a list of column names, got {wanted!r}"]
-    tables: dict[str, list["CsvTable"]] = {}
+    tables: dict[str, list[CsvTable]] = {}
     examples: dict[str, list[str]] = {}
     for label, value in input_n_shot.items():
         file_ids = [value] if isinstance(value, str) else value
