@@ -227,7 +227,8 @@ class _Worker:
         envelope = event.envelope
         if not envelope:
             outcome.received += 1
-            fleet.last_output = time.monotonic()
+            if fleet.opts.idle_exit:
+                fleet.last_output = time.monotonic()  # only --idle-exit reads it
             if fleet.recorder is not None:
                 fleet.recorder.write(event)
         server_offset = getattr(follower, "read_count", None)
