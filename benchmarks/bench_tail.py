@@ -19,6 +19,7 @@ exit. Then atai's event-to-stdout latency at 100 events/s (one event per chunk, 
 sent), and how long the last line of a burst takes to appear once the stream goes quiet.
 
     python benchmarks/bench_tail.py --only firehose    # just the firehose part (~3 min)
+    python benchmarks/bench_tail.py --only firehose --baseline DIR   # and an older atai_cli in DIR
 """
 
 from __future__ import annotations
@@ -285,6 +286,8 @@ class Firehose:
 
 
 FIREHOSE_CLIENTS = ["curl -N", "httpx-sse loop", "SDK reader", "atai tail"]
+BASELINE = "atai tail (baseline)"
+BASELINE_TREE: list[str] = []  # --baseline DIR: an older atai_cli, e.g. `git archive REV atai_cli | tar -x -C DIR`
 
 
 def firehose_command(name: str, hose: Firehose, session_id: str) -> list[str] | None:
@@ -303,8 +306,10 @@ def firehose_throughput(hose: Firehose, name: str, count: int, per_chunk: int) -
     hose._body(count, per_chunk)  # built before the clock starts
     hose.opened.pop(session_id, None)
     with tempfile.TemporaryFile() as sink:
+        # The baseline runs from its own tree (the current directory comes first on sys.path).
+        cwd = BASELINE_TREE[0] if name == BASELINE else None
         proc = subprocess.Popen(firehose_command(name, hose, session_id), stdout=sink, stderr=subprocess.DEVNULL,
-                                env=hose.env())
+                                env=hose.env(), cwd=cwd)
         proc.wait(600)
         end = time.perf_counter()
         if session_id not in hose.opened:
@@ -369,6 +374,8 @@ def run_firehose(count: int, rounds: int, n_paced: int, n_bursts: int) -> None:
         import archetypeai._sse  # noqa: F401
     except ImportError:
         clients.remove("SDK reader")
+    if BASELINE_TREE:
+        clients.append(BASELINE)
     variants = (1, 10)
     rates = {(c, v): [] for c in clients for v in variants}
     for r in range(rounds):
@@ -388,6 +395,7 @@ def run_firehose(count: int, rounds: int, n_paced: int, n_bursts: int) -> None:
                   f"{'(raw bytes)' if printed is None else f'{printed:,}'} | {runs} |")
     delays = firehose_latency(hose, n_paced, 100.0)
     quiet = firehose_quiet(hose, n_bursts, 100)
+    quiet_small = firehose_quiet(hose, n_bursts, 10)
     print(f"\n## Firehose latency (atai tail --json, stdout a pipe)\n")
     print("| measured | p50 ms | p99 ms | max ms |")
     print("|---|---:|---:|---:|")
@@ -395,6 +403,8 @@ def run_firehose(count: int, rounds: int, n_paced: int, n_bursts: int) -> None:
           f"{pct(delays, .99):.2f} | {max(delays):.2f} |")
     print(f"| burst sent -> its last line on stdout, {n_bursts} bursts of 100 then 50 ms quiet | {pct(quiet, .5):.2f} | "
           f"{pct(quiet, .99):.2f} | {max(quiet):.2f} |")
+    print(f"| burst sent -> its last line on stdout, {n_bursts} bursts of 10 then 50 ms quiet | {pct(quiet_small, .5):.2f} | "
+          f"{pct(quiet_small, .99):.2f} | {max(quiet_small):.2f} |")
 
 
 def main() -> None:
@@ -404,7 +414,10 @@ def main() -> None:
     parser.add_argument("--firehose-events", type=int, default=200_000, help="events per firehose run")
     parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (client order rotates)")
     parser.add_argument("--only", choices=("firehose", "emulator"), help="run one part only")
+    parser.add_argument("--baseline", metavar="DIR", help="also run the atai_cli package in DIR (an older commit) on the firehose")
     args = parser.parse_args()
+    if args.baseline:
+        BASELINE_TREE.append(str(Path(args.baseline).resolve()))
     rounds = 1 if args.quick else args.rounds
     if args.only != "emulator":
         run_firehose(20_000 if args.quick else args.firehose_events, rounds,

@@ -215,3 +215,22 @@ def test_flush_policy_falls_back_without_a_plain_socket():
 
     assert flush_before_blocking(_Response(None), lambda: None) is None
     assert flush_before_blocking(type("R", (), {"extensions": {}})(), lambda: None) is None
+
+
+def test_flush_policy_engages_on_httpx_streams(emu):
+    """httpx/httpcore still expose the connection's stream and socket: without them the policy
+    falls back to a flush per HTTP chunk (correct, but a write per event on some servers)."""
+    import httpx
+
+    from atai_cli.client.sse_follower import flush_before_blocking
+
+    emu.configure(idle_timeout_s=0)
+    session_id = emu.running_session(SSE_LENS_ID)
+    with emu.api() as api, httpx.Client(headers={"Authorization": f"Bearer {emu.api_key}"}) as http:
+        with http.stream("GET", api.consumer_url(session_id)) as response:
+            restore = flush_before_blocking(response, lambda: None)
+            assert restore is not None
+            stream = response.extensions["network_stream"]
+            assert "read" in vars(stream)
+            restore()
+            assert "read" not in vars(stream)
