@@ -301,7 +301,8 @@ def firehose_command(name: str, hose: Firehose, session_id: str) -> list[str] | 
     return [PY, "-m", "atai_cli", "tail", session_id, "--json"]
 
 
-def firehose_throughput(hose: Firehose, name: str, count: int, per_chunk: int) -> float:
+def firehose_run(hose: Firehose, name: str, count: int, per_chunk: int) -> tuple[float, float]:
+    """(events/s of wall time from the consumer GET to the exit, CPU seconds of the reader)."""
     session_id = f"fire-{count}-{per_chunk}"
     hose._body(count, per_chunk)  # built before the clock starts
     hose.opened.pop(session_id, None)
@@ -310,8 +311,9 @@ def firehose_throughput(hose: Firehose, name: str, count: int, per_chunk: int) -
         cwd = BASELINE_TREE[0] if name == BASELINE else None
         proc = subprocess.Popen(firehose_command(name, hose, session_id), stdout=sink, stderr=subprocess.DEVNULL,
                                 env=hose.env(), cwd=cwd)
-        proc.wait(600)
+        _, status, usage = os.wait4(proc.pid, 0)
         end = time.perf_counter()
+        proc.returncode = os.waitstatus_to_exitcode(status)
         if session_id not in hose.opened:
             raise RuntimeError(f"{name} never opened the stream (exit {proc.returncode})")
         elapsed = end - hose.opened[session_id]
@@ -319,10 +321,11 @@ def firehose_throughput(hose: Firehose, name: str, count: int, per_chunk: int) -
             sink.seek(0)
             lines = sum(1 for _ in sink)
             key = f"{name} /{per_chunk}"
-            DELIVERED[key] = min(DELIVERED.get(key, lines), lines)
+            if count:
+                DELIVERED[key] = min(DELIVERED.get(key, lines), lines)
             if lines != count and name != "SDK reader":
                 raise RuntimeError(f"{name} printed {lines} lines for {count} events")
-    return count / elapsed
+    return count / elapsed, usage.ru_utime + usage.ru_stime
 
 
 def _timed_lines(proc: subprocess.Popen) -> list[tuple[float, bytes]]:
@@ -378,20 +381,28 @@ def run_firehose(count: int, rounds: int, n_paced: int, n_bursts: int) -> None:
         clients.append(BASELINE)
     variants = (1, 10)
     rates = {(c, v): [] for c in clients for v in variants}
+    cpu_rates = {(c, v): [] for c in clients for v in variants}
     for r in range(rounds):
-        for per_chunk in variants:
-            for name in clients[r % len(clients):] + clients[: r % len(clients)]:
-                rates[(name, per_chunk)].append(firehose_throughput(hose, name, count, per_chunk))
+        for name in clients[r % len(clients):] + clients[: r % len(clients)]:
+            # Start-up and exit, measured each round: taken off the CPU time of the full runs.
+            _, idle_cpu = firehose_run(hose, name, 0, 1)
+            for per_chunk in variants:
+                rate, cpu = firehose_run(hose, name, count, per_chunk)
+                rates[(name, per_chunk)].append(rate)
+                cpu_rates[(name, per_chunk)].append(count / max(cpu - idle_cpu, 1e-3))
     for per_chunk in variants:
         what = "one record per chunk" if per_chunk == 1 else f"{per_chunk} records per chunk"
         best = {c: statistics.median(rates[(c, per_chunk)]) for c in clients}
+        cpu_best = {c: statistics.median(cpu_rates[(c, per_chunk)]) for c in clients}
         print(f"\n## Firehose, {what} ({count:,} events, median of {rounds} rounds, interleaved)\n")
-        print("| reader | events/s | atai tail / reader | lines printed (worst run) | rounds, events/s |")
-        print("|---|---:|---:|---:|---|")
+        print("| reader | events/s (wall) | atai tail / reader | events per CPU-s | atai tail / reader (CPU) | "
+              "lines printed (worst run) | rounds, events/s (wall) |")
+        print("|---|---:|---:|---:|---:|---:|---|")
         for name in clients:
             printed = DELIVERED.get(f"{name} /{per_chunk}")
             runs = ", ".join(f"{v:,.0f}" for v in rates[(name, per_chunk)])
-            print(f"| {name} | {best[name]:,.0f} | {best['atai tail'] / best[name]:.2f}x | "
+            print(f"| {name} | {best[name]:,.0f} | {best['atai tail'] / best[name]:.2f}x | {cpu_best[name]:,.0f} | "
+                  f"{cpu_best['atai tail'] / cpu_best[name]:.2f}x | "
                   f"{'(raw bytes)' if printed is None else f'{printed:,}'} | {runs} |")
     delays = firehose_latency(hose, n_paced, 100.0)
     quiet = firehose_quiet(hose, n_bursts, 100)
