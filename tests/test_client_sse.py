@@ -166,3 +166,73 @@ def test_a_server_that_ignores_last_event_id_prints_nothing_twice(emu):
     events = collect(follower)
     assert [e.id for e in results(events)] == ["1", "2", "3", "4", "5", "6"]
     assert follower.status.reconnects == 1
+
+
+# -- the flush policy: stdout is flushed right before a read that would wait ----------------
+class _SocketStream:
+    """httpcore's SyncStream as far as the policy sees it: a read and the socket under it."""
+
+    def __init__(self, sock) -> None:
+        self._sock = sock
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._sock.recv(max_bytes)
+
+    def get_extra_info(self, info: str):
+        return self._sock if info == "socket" else None
+
+
+class _Response:
+    def __init__(self, stream) -> None:
+        self.extensions = {"network_stream": stream}
+
+
+def test_flush_happens_before_a_read_that_would_wait_and_not_while_data_is_buffered():
+    import socket
+
+    from atai_cli.client.sse_follower import flush_before_blocking
+
+    ours, server = socket.socketpair()
+    stream = _SocketStream(ours)
+    flushes = []
+
+    def flush():
+        flushes.append(True)
+        server.sendall(b"after the flush")  # lets the read that follows return
+
+    restore = flush_before_blocking(_Response(stream), flush)
+    try:
+        server.sendall(b"already here")
+        assert stream.read(100) == b"already here" and flushes == []  # more data buffered: no flush
+        assert stream.read(100) == b"after the flush" and flushes == [True]  # would wait: flushed first
+    finally:
+        restore()
+        ours.close()
+        server.close()
+    assert "read" not in vars(stream)  # the pooled connection reads as before
+
+
+def test_flush_policy_falls_back_without_a_plain_socket():
+    from atai_cli.client.sse_follower import flush_before_blocking
+
+    assert flush_before_blocking(_Response(None), lambda: None) is None
+    assert flush_before_blocking(type("R", (), {"extensions": {}})(), lambda: None) is None
+
+
+def test_flush_policy_engages_on_httpx_streams(emu):
+    """httpx/httpcore still expose the connection's stream and socket: without them the policy
+    falls back to a flush per HTTP chunk (correct, but a write per event on some servers)."""
+    import httpx
+
+    from atai_cli.client.sse_follower import flush_before_blocking
+
+    emu.configure(idle_timeout_s=0)
+    session_id = emu.running_session(SSE_LENS_ID)
+    with emu.api() as api, httpx.Client(headers={"Authorization": f"Bearer {emu.api_key}"}) as http:
+        with http.stream("GET", api.consumer_url(session_id)) as response:
+            restore = flush_before_blocking(response, lambda: None)
+            assert restore is not None
+            stream = response.extensions["network_stream"]
+            assert "read" in vars(stream)
+            restore()
+            assert "read" not in vars(stream)

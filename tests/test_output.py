@@ -173,3 +173,50 @@ def test_fleet_view_fits_any_terminal(width, height):
 def test_session_colours_are_stable():
     assert session_colour("lsn-a") == session_colour("lsn-a")
     assert len({session_colour(f"lsn-{n}") for n in range(50)}) > 5
+
+
+def test_a_reader_that_stops_reading_blocks_the_writer_and_nothing_piles_up():
+    """A full pipe: the writer blocks (and with it the stream it is printing); what atai holds
+    is at most stdout's buffer, never a growing backlog."""
+    import fcntl
+    import os
+    import select
+    import termios
+    import threading
+
+    read_end, write_end = os.pipe()
+    capacity = fcntl.fcntl(write_end, 1032)  # F_GETPIPE_SZ
+    stream = io.TextIOWrapper(io.BufferedWriter(io.FileIO(write_end, "w"), buffer_size=8192))
+    writer = JsonLinesWriter(stream, batched=True)
+    line = json.dumps({"type": "inference.result", "pad": "x" * 80})
+    total = 4 * (capacity + 8192) // (len(line) + 1)
+    returned = []
+
+    def write_all():
+        for _ in range(total):
+            writer.write_line(line)
+            returned.append(1)
+        writer.flush()
+
+    thread = threading.Thread(target=write_all, daemon=True)
+    thread.start()
+
+    def in_pipe() -> int:
+        return int.from_bytes(fcntl.ioctl(read_end, termios.FIONREAD, b"\0\0\0\0"), "little")
+
+    full = capacity - 4096  # pipes fill by pages: the last one may stay partly empty
+    deadline = time.monotonic() + 60
+    while in_pipe() < full and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert in_pipe() >= full
+    assert thread.is_alive()  # more lines than the pipe and the buffer hold: it must be waiting
+    assert len(returned) * (len(line) + 1) <= capacity + 8192 + len(line) + 1
+    received = b""
+    while thread.is_alive() or in_pipe():
+        # The writer may be between its last write and its return: never block on an empty pipe.
+        if select.select([read_end], [], [], 0.05)[0]:
+            received += os.read(read_end, 1 << 16)
+    thread.join(10)
+    assert received.count(b"\n") == total
+    os.close(read_end)
+    stream.close()

@@ -256,3 +256,25 @@ def test_lines_are_flushed_as_they_arrive(emu):
     assert tail.poll() is None  # still running: the line came out on its own
     tail.send_signal(signal.SIGINT)
     assert tail.wait(timeout=30) == 130
+
+
+def test_a_burst_is_all_on_stdout_while_the_stream_is_quiet(emu):
+    """Lines are held back only while more data is already waiting on the socket: once a
+    burst is read and the stream goes quiet (no heartbeat to come), every line is out."""
+    import threading
+
+    emu.configure(idle_timeout_s=0, heartbeat_s=3600)
+    session_id = emu.running_session(SSE_LENS_ID)
+    tail = atai_process(emu, "tail", session_id)
+    emu.wait_for_reader(session_id)
+    with emu.api() as api:
+        api.session_event(session_id, "input_stream.set", {"stream_type": "synthetic_reader", "stream_config": {
+            "count": 500, "payload_bytes": 64, "rate_hz": 0, "end": False}})
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(tail.stdout.readline() for _ in range(500)), daemon=True)
+    reader.start()
+    reader.join(60)  # a generous deadline: without a flush when quiet, the last lines never come
+    assert len(lines) == 500 and [json.loads(l)["event_data"]["seq"] for l in lines] == list(range(500))
+    assert tail.poll() is None  # the stream is still open: nothing ended it to push the lines out
+    tail.send_signal(signal.SIGINT)
+    assert tail.wait(timeout=30) == 130

@@ -10,7 +10,9 @@ stream's `retry:` and resets after a healthy stream. A stream silent for the liv
 from __future__ import annotations
 
 import json
+import select
 import socket
+import ssl
 import time
 from collections import deque
 from typing import Callable, Iterator
@@ -36,6 +38,43 @@ def parse_json(text: str):
     if end != len(text) and text[end:].strip():
         raise ValueError("extra data after the JSON document")
     return value
+
+
+def flush_before_blocking(response: httpx.Response, flush: Callable[[], None]) -> Callable[[], None] | None:
+    """Call `flush` right before a read of the response's socket that would wait for data.
+
+    httpx yields one piece per HTTP chunk, and a server may put each SSE record in a chunk of
+    its own: flushing stdout after each piece costs a write per event. Lines are instead pushed
+    out only when the socket has nothing more to give (nothing buffered by the kernel or TLS),
+    that is, when atai is about to wait: a burst costs one write per read of the socket (or per
+    8 KiB of lines), and the last line of a burst is out the moment the stream goes quiet.
+    Works on httpcore's stream of this connection (its `read`, wrapped for this response
+    only); returns the undo, or None when the stream is not one of a plain socket (the caller
+    then flushes after every piece, as before)."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if not isinstance(sock, socket.socket) or "read" in vars(stream) or not callable(getattr(stream, "read", None)):
+        return None
+    try:
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+    except (OSError, ValueError, AttributeError):
+        return None
+    tls = sock if isinstance(sock, ssl.SSLSocket) else None
+    poll = poller.poll
+    real_read = stream.read
+
+    def read(max_bytes: int, timeout: float | None = None) -> bytes:
+        if not (tls is not None and tls.pending()) and not poll(0):
+            flush()
+        return real_read(max_bytes, timeout)
+
+    stream.read = read
+
+    def restore() -> None:
+        vars(stream).pop("read", None)  # the pooled connection reads as before
+
+    return restore
 
 
 class NotAnEventStream(ProtocolError):
@@ -172,6 +211,14 @@ class SseFollower(Follower):
         return None
 
     def _read(self, response: httpx.Response) -> Iterator[OutputEvent]:
+        restore = flush_before_blocking(response, self._flush) if self._before_wait is not None else None
+        try:
+            yield from self._decode(response, flush_each_read=restore is None)
+        finally:
+            if restore is not None:
+                restore()
+
+    def _decode(self, response: httpx.Response, flush_each_read: bool) -> Iterator[OutputEvent]:
         decoder = EventStreamDecoder(self.last_event_id)
         healthy = False
         for chunk in response.iter_bytes():
@@ -205,7 +252,8 @@ class SseFollower(Follower):
                 self._check_deadline()
             if self.stopped:
                 return
-            self._flush()  # everything from this read is out before we block again
+            if flush_each_read:
+                self._flush()  # everything from this read is out before we may block again
         decoder.close()
 
     def _to_output(self, sse) -> OutputEvent | None:

@@ -80,7 +80,7 @@ class Follow:
             self.cursors.auto_commit = False  # a cursor is saved only past lines out of the buffer
         sinks: list = [ViewSink(self.view) if self.view is not None
                        else StdoutSink(st.out.jsonl(batched=batched), st.out.warn,
-                                       on_flushed=self.cursors.commit if batched else None)]
+                                       on_flushed=self.cursors.commit if batched and self.cursor_path else None)]
         if flags.forward_to:
             from atai_cli.client.forwarder import make_forwarder
 

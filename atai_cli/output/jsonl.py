@@ -37,19 +37,26 @@ class JsonLinesWriter:
     """Writes lines to stdout's byte buffer.
 
     With batched=False every line is flushed as it is written. With batched=True the caller
-    promises to call flush() whenever it is about to wait (the followers' before_wait hook):
-    every line still reaches the reader before atai blocks on the network again, so no line
-    ever waits for the next event, but a burst of events costs one write instead of one each.
+    promises to call flush() whenever it is about to wait (the followers' before_wait hook,
+    which the SSE follower calls right before a socket read that would block): every line
+    still reaches the reader before atai blocks on the network again, so no line ever waits
+    for the next event, but a burst of events costs one write per 8 KiB (stdout's buffer)
+    instead of one each. The buffer is the only one: a reader that stops reading (a full pipe)
+    blocks the write, and with it the session's stream (memory stays bounded).
     """
 
     def __init__(self, stream: TextIO, *, batched: bool = False) -> None:
         self.batched = batched
         self._buffer = getattr(stream, "buffer", None)
         self._stream = stream
+        # The hot path of `tail --json`: one buffered write per line, nothing else.
+        self._write_bytes = self._buffer.write if self._buffer is not None and batched else None
 
     def write_line(self, line: str) -> None:
         try:
-            if self._buffer is not None:
+            if self._write_bytes is not None:
+                self._write_bytes((line + "\n").encode("utf-8"))
+            elif self._buffer is not None:
                 self._buffer.write(line.encode("utf-8") + b"\n")
                 if not self.batched:
                     self._buffer.flush()

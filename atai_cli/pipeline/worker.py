@@ -264,7 +264,8 @@ class Worker:
         envelope = event.envelope
         if not envelope:
             outcome.received += 1
-            fleet.activity.note_output()
+            if fleet.opts.idle_exit:  # only --idle-exit reads it: no lock and clock per event otherwise
+                fleet.activity.note_output()
             if fleet.recorder is not None:
                 fleet.recorder.write(event)
         server_offset = getattr(follower, "read_count", None)
