@@ -184,8 +184,9 @@ def test_exec_runs_per_event_in_order_with_the_line_and_no_key(emu, csv_session,
 def test_a_failing_exec_is_reported_and_the_tail_goes_on(emu, csv_session):
     feed(emu, csv_session)
     result = run_cli("tail", csv_session, "--exec", "exit 3", "--max-events", "3")
-    assert result.exit_code == 0 and len(result.lines) == 3
-    assert result.stderr.count("exec exited 3") == 3
+    # contract v3: a failing sink is not a success (exit 1 at the end, after the summary)
+    assert result.exit_code == 1 and len(result.lines) == 3
+    assert result.stderr.count("exec exited 3") == 3 and "exec: ran 3, 3 failed" in result.stderr
 
 
 def push_labels(emu, session_id, values):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from atai_cli.errors import AtaiError, Interrupted, NetworkError, OperationTimeout
+from atai_cli.errors import AtaiError, Interrupted, NetworkError, OperationTimeout, UsageError
 from atai_cli.output.formats import plural
 from atai_cli.output.jsonl import SHAPE_DATA, SHAPE_FLEET, SHAPE_META
 
@@ -63,7 +63,12 @@ class Follow:
         self.flags = flags
         self.fleet_mode = fleet_mode
         self.command = command
-        self.filter = EventFilter(envelope=flags.envelope, types=flags.types, changes_only=flags.changes_only)
+        self.filter = EventFilter(envelope=flags.envelope, types=flags.types, changes_only=flags.changes_only,
+                                  warn=st.out.warn)
+        if flags.forward_to is not None and not flags.forward_to.strip():
+            raise UsageError("--forward-to needs a URL (http://127.0.0.1:PORT/PATH or https://...)")
+        if flags.record_append and not flags.record:
+            raise UsageError("--record-append adds to the recording named by --record FILE: give --record too")
         if flags.forward_to:
             from atai_cli.client.forwarder import check_forward_url
 
@@ -72,7 +77,11 @@ class Follow:
         self.forward_secret = st.forward_secret(flags.forward_secret) if flags.forward_to else None
         self.cursor_path = Path(flags.cursor_file) if flags.cursor_file else None
         self.cursors = CursorStore(self.cursor_path, warn=st.out.warn)
-        self.recorder = Recorder(Path(flags.record), append=flags.record_append, secrets=st.secrets()) if flags.record else None
+        try:
+            self.recorder = Recorder(Path(flags.record), append=flags.record_append, secrets=st.secrets()) if flags.record else None
+        except BaseException:
+            self.cursors.release()
+            raise
         out = st.out
         if fleet_mode:
             self.shape = SHAPE_FLEET
@@ -116,7 +125,9 @@ class Follow:
         return sinks
 
     def run(self, api, session_ids: list[str], *, discover=None, on_open=None):
+        from atai_cli.client.mailbox_follower import new_client_id
         from atai_cli.output.reporters import FleetLines, SingleSessionLines
+        from atai_cli.pipeline.cursors import gone_sessions
         from atai_cli.pipeline.fleet import Fleet, FollowOptions
 
         st, flags = self.st, self.flags
@@ -126,7 +137,7 @@ class Follow:
         self.sinks = sinks = self._sinks(report)
         records = self._check_recording(api, session_ids) if self.recorder is not None and not discover else {}
         options = FollowOptions(
-            channel=flags.channel, since=flags.since, client_id=flags.client_id or st.client_id(),
+            channel=flags.channel, since=flags.since, client_id=flags.client_id or new_client_id(),
             heartbeat=flags.heartbeat, wait_timeout=flags.timeout or 60.0, max_events=flags.max_events,
             timeout=flags.timeout or None, idle_exit=flags.idle_exit or None,
             discover_interval=flags.discover_interval, shape=self.shape,
@@ -135,8 +146,12 @@ class Follow:
                       recorder=self.recorder, discover=discover, on_open=on_open)
         for sid, record in records.items():
             fleet.add(sid, record)
-        with view if view is not None else nullcontext():
-            self.result = fleet.run(session_ids)
+        try:
+            with view if view is not None else nullcontext():
+                self.result = fleet.run(session_ids)
+            self.cursors.forget(gone_sessions(self.result.outcomes))
+        finally:
+            self.cursors.release()
         return self.result
 
     def _check_recording(self, api, session_ids: list[str]) -> dict[str, dict]:
@@ -160,14 +175,17 @@ class Follow:
     def resume_hint(self, outcome=None, *, destroyed: bool = False) -> str:
         if destroyed:
             return f"{self.command} destroyed the session; run it with --keep to keep the session and resume it"
+        recording = f" --record {self.recorder.path} --record-append" if self.recorder is not None else ""
         if self.cursor_path is not None:
-            return f"run the same command again: --cursor-file {self.cursor_path} resumes each session where it stopped"
+            again = "run the same command again" + (" with --record-append" if recording else "")
+            return f"{again}: --cursor-file {self.cursor_path} resumes each session where it stopped"
         if outcome is None:
             return "add --cursor-file FILE to resume every session where it stopped"
-        cursor = self.cursors.get(outcome.session_id)
-        if outcome.channel == "sse" and cursor is not None and cursor.last_event_id:
-            return f"resume with: atai tail {outcome.session_id} --since {cursor.last_event_id}"
-        return f"resume with: atai tail {outcome.session_id}"
+        from atai_cli.pipeline.cursors import resume_since
+
+        since = resume_since(self.cursors.get(outcome.session_id), self.cursors.first_seen(outcome.session_id))
+        resume = f" --since {since}" if since else ""
+        return f"resume with: atai tail {outcome.session_id}{resume}{recording}"
 
     def conclude(self, *, destroyed: bool = False) -> None:
         """The closing line, or the error for how the follow ended."""
@@ -182,9 +200,10 @@ class Follow:
         if self.recorder is not None:
             out.info(f"recorded {plural(self.recorder.written, 'event')} to {self.recorder.path}")
         for outcome in result.outcomes:
-            if outcome.unread:
+            if outcome.unread and self.flags.client_id:  # a reader of this run's own is never reused
                 out.warn(f"{outcome.session_id}: {plural(outcome.unread, 'mailbox message')} read but not printed; "
-                         f"the server's cursor for this client id is past them (--cursor-file keeps them for the next run)")
+                         f"the server's cursor for --client-id {self.flags.client_id} is past them "
+                         f"(the resume hint, or --cursor-file, keeps them for the next run)")
         if self.fleet_mode:
             self._conclude_fleet(result, destroyed)
         else:
@@ -192,7 +211,8 @@ class Follow:
         rejected = [s for s in self.sinks if s.failed]
         if rejected:
             raise AtaiError(rejected[0].summary() or "some events were rejected",
-                            hint="the receiver refused them (see the lines above); they were not retried")
+                            hint=getattr(rejected[0], "FAILURE_HINT", None)
+                            or "the receiver refused them (see the lines above); they were not retried")
 
     def _conclude_single(self, result, destroyed: bool) -> None:
         outcome = result.outcomes[0]
