@@ -65,6 +65,7 @@ class MailboxFollower(Follower):
         try:
             while not self.stopped:
                 self._check_deadline()
+                asked = False
                 try:
                     if self._socket is None:
                         if self.status.state != "reconnecting":
@@ -72,6 +73,7 @@ class MailboxFollower(Follower):
                         self._socket = self.open_socket()
                         self._socket.connect()
                         self._set("connected", "" if not self.status.failures else self.status.detail)
+                    asked = True
                     reply = self._socket.request("session.read", {"client_id": self.client_id})
                 except NotFoundError:
                     if self._gone():
@@ -82,6 +84,8 @@ class MailboxFollower(Follower):
                     raise
                 except (NetworkError, OperationTimeout) as exc:  # a reply that never comes: a half-open socket
                     self.close()
+                    if asked:
+                        self._reply_lost()
                     if self.stopped:
                         break
                     self.status.reconnects += 1
@@ -99,7 +103,7 @@ class MailboxFollower(Follower):
                     first = self.read_count
                     self.read_count += len(messages)
                     if self._on_batch is not None:
-                        self._on_batch(self.read_count)
+                        self._on_batch(self.read_count, self.client_id)
                     for index, message in enumerate(messages, first + 1):
                         if index <= self._skip:
                             continue  # consumed before this resume
@@ -116,6 +120,16 @@ class MailboxFollower(Follower):
             self.close()
             self._set("ended", self.end_reason or ("stopped" if self.stopped else ""))
 
+    def _reply_lost(self) -> None:
+        """A session.read whose reply never came (a dropped socket, a stop) may still have moved
+        the server's cursor for this client_id past messages nobody saw: read on under a new id,
+        passing over the positions already handed on."""
+        self._skip = max(self._skip, self.read_count)
+        self.read_count = 0
+        self.client_id = new_client_id()
+        if self._on_batch is not None:
+            self._on_batch(0, self.client_id)
+
     def _trimmed(self) -> None:
         """The playback ran dry before the position to resume after: the mailbox holds fewer
         messages than were handed on before (its start was trimmed, or the server forgot this
@@ -129,7 +143,7 @@ class MailboxFollower(Follower):
         self.read_count = 0
         self._skip = 0
         if self._on_batch is not None:
-            self._on_batch(0)
+            self._on_batch(0, self.client_id)
 
 
 def new_client_id() -> str:

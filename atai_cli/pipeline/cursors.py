@@ -318,7 +318,9 @@ class CursorStore:
         with self._lock:
             for cursors in (self._pending, self._committed):
                 cursor = cursors.get(session_id)
-                if cursor is not None and cursor.channel == "read" and server_offset != cursor.server_offset:
+                if cursor is None or cursor.channel != "read":
+                    continue
+                if server_offset != cursor.server_offset or (client_id is not None and client_id != cursor.client_id):
                     cursor.server_offset = server_offset
                     if client_id is not None:
                         cursor.client_id = client_id

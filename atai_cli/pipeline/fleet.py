@@ -184,7 +184,7 @@ class _Worker:
             on_status=self._status_changed,
             before_wait=fleet.flush,
             on_open=fleet.on_open if fleet.on_open else None,
-            on_batch=lambda total: cursors.note_read(sid, total),
+            on_batch=lambda total, client_id=None: cursors.note_read(sid, total, client_id),
             on_warning=lambda text: cursors.warn(sid, text),
         )
         if self.stop.is_set():
