@@ -460,7 +460,7 @@ def test_watch_changes_are_additions_removals_and_status_changes_only():
 
 def test_watch_piped_prints_nothing_while_only_counts_move(emu):
     busy = emu.running_session(MAILBOX_LENS_ID)
-    watch = atai_process(emu, "session", "list", "--watch", "--interval", "0.05")
+    watch = atai_process(emu, "session", "list", "--watch", "--interval", "0.1")
     try:
         assert json.loads(watch.stdout.readline())["change"] == "added"
         start_input(emu, busy, 400, rate_hz=200)

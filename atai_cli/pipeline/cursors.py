@@ -197,6 +197,7 @@ class CursorLock:
     def __init__(self, path: Path) -> None:
         import fcntl
 
+        self._fd: int | None = None
         self.path = path.with_name(path.name + ".lock")
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -212,7 +213,7 @@ class CursorLock:
                              hint="one process per cursor file: stop that one, or give this one another file") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd: int | None = fd
+        self._fd = fd
 
     def release(self) -> None:
         if self._fd is not None:
