@@ -84,7 +84,10 @@ class MailboxFollower(Follower):
                     raise
                 except (NetworkError, OperationTimeout) as exc:  # a reply that never comes: a half-open socket
                     self.close()
-                    if asked:
+                    # A stop or a reply that timed out may have left the server's cursor past a
+                    # batch nobody saw; a socket that failed outright is read again with the
+                    # same id (the server answers a request it got before the socket drops).
+                    if asked and (self.stopped or isinstance(exc, OperationTimeout)):
                         self._reply_lost()
                     if self.stopped:
                         break
@@ -121,7 +124,7 @@ class MailboxFollower(Follower):
             self._set("ended", self.end_reason or ("stopped" if self.stopped else ""))
 
     def _reply_lost(self) -> None:
-        """A session.read whose reply never came (a dropped socket, a stop) may still have moved
+        """A session.read whose reply never came (it timed out, or atai stopped) may still have moved
         the server's cursor for this client_id past messages nobody saw: read on under a new id,
         passing over the positions already handed on."""
         self._skip = max(self._skip, self.read_count)
