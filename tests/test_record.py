@@ -49,7 +49,9 @@ def test_recording_a_mailbox_session(emu, tmp_path):
     assert result.exit_code == 0, result.stderr
     header, *events = lines_of(path)
     assert header["sessions"][sid]["channel"] == "read" and len(events) == 3
-    assert all(e["id"] is None and e["channel"] == "read" and e["event"] == "inference.result" for e in events)
+    # contract v3: a mailbox event's id is its 1-based position in the mailbox
+    assert [e["id"] for e in events] == ["1", "2", "3"]
+    assert all(e["channel"] == "read" and e["event"] == "inference.result" for e in events)
     assert [e["data"]["data"]["channel_means"] for e in events] == [[0.0], [1.0], [2.0]]
     assert emu.api_key not in path.read_text()
 

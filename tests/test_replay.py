@@ -204,7 +204,7 @@ def test_a_silent_connection_during_a_replay_is_resumed(tmp_path):
         assert [e["id"] for e in metas(replayed)] == ["1", "2", "3", "4"]
 
 
-def test_several_sessions_replay_on_one_renumbered_in_time_order(emu, tmp_path):
+def test_several_sessions_replay_on_one_in_time_order_with_their_ids(emu, tmp_path):
     emu.configure(idle_timeout_s=0)
     sessions = [emu.running_session(SSE_LENS_ID) for _ in range(2)]
     with emu.api() as api:
@@ -218,9 +218,10 @@ def test_several_sessions_replay_on_one_renumbered_in_time_order(emu, tmp_path):
     assert sorted(e.id for e in recording.events) == ["1", "1", "2", "2", "3", "3"]  # the ids collide
     with replaying(path, replay_speed=0) as server:
         lens = server.admin.get("/v0.5/lens/metadata", params={"lens_id": "lns-replay-fleet"}).json()[0]
-        assert lens["replay"]["ids"] == "renumbered 1..N" and set(lens["replay"]["sessions"]) == set(sessions)
+        # contract v3: --replay keeps every recorded id as it was recorded, even when they collide
+        assert lens["replay"]["ids"] == "recorded" and set(lens["replay"]["sessions"]) == set(sessions)
         replayed = metas(on(server, "tail", server.running_session("lns-replay-fleet"), "--meta"))
-        assert [e["id"] for e in replayed] == ["1", "2", "3", "4", "5", "6"]
+        assert [e["id"] for e in replayed] == [e.id for e in recording.events]
         assert [e["data"] for e in replayed] == [e.data for e in recording.events]
 
 

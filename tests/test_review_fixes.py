@@ -93,10 +93,11 @@ def test_a_mailbox_tail_killed_mid_stream_resumes_losing_nothing(emu, tmp_path):
 
 
 def test_a_clean_mailbox_stop_resumes_with_the_same_client_id():
-    assert Cursor("read", None, "cid", read_offset=7, server_offset=7, clean=True).resume() == (None, "cid", 7, 7)
-    since, client_id, offset, skip = Cursor("read", None, "cid", read_offset=7, server_offset=7, clean=False).resume()
+    # read_offset became last_event_id: a mailbox event's id is its position (contract v3)
+    assert Cursor("read", "7", "cid", server_offset=7, clean=True).resume() == (None, "cid", 7, 7)
+    since, client_id, offset, skip = Cursor("read", "7", "cid", server_offset=7, clean=False).resume()
     assert client_id != "cid" and (offset, skip) == (0, 7)
-    since, client_id, offset, skip = Cursor("read", None, "cid", read_offset=5, server_offset=9, clean=True).resume()
+    since, client_id, offset, skip = Cursor("read", "5", "cid", server_offset=9, clean=True).resume()
     assert client_id != "cid" and (offset, skip) == (0, 5)
 
 

@@ -316,19 +316,20 @@ class LensApi:
                offset: int = 0, skip: int = 0, liveness: float = 15.0,
                on_status: "StatusCallback | None" = None, before_wait: Callable[[], None] | None = None,
                on_open: Callable[[], None] | None = None,
-               on_batch: Callable[[int], None] | None = None) -> "SseFollower | MailboxFollower":
+               on_batch: Callable[[int, str], None] | None = None,
+               on_warning: Callable[[str], None] | None = None) -> "SseFollower | MailboxFollower":
         """The follower for a session's output on the given channel ("sse" or "read"). Each
         channel takes its own options: since/liveness/on_open for the SSE consumer,
         client_id/offset/skip/on_batch for session.read."""
         session_id = record["session_id"]
         if channel == "sse":
             return self.follow_sse(session_id, since=since, liveness=liveness, on_open=on_open,
-                                   on_status=on_status, before_wait=before_wait)
+                                   on_status=on_status, before_wait=before_wait, on_warning=on_warning)
         endpoint = record.get("session_endpoint")
         if not endpoint:
             raise ProtocolError(f"session {session_id}: the record has no session_endpoint for session.read")
         return self.follow_mailbox(session_id, endpoint, client_id, offset=offset, skip=skip, on_batch=on_batch,
-                                   on_status=on_status, before_wait=before_wait)
+                                   on_status=on_status, before_wait=before_wait, on_warning=on_warning)
 
 
 def _answer_text(reply: dict) -> str:

@@ -37,6 +37,7 @@ class Follower:
         before_wait: Callable[[], None] | None = None,
         check_gone: Callable[[], str] | None = None,
         trace: Callable[[str], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
     ) -> None:
         self.session_id = session_id
         self.backoff = Backoff(base=reconnect_delay, cap=reconnect_cap)
@@ -49,6 +50,7 @@ class Follower:
         self._before_wait = before_wait
         self._check_gone = check_gone
         self._trace = trace
+        self._on_warning = on_warning  # something the person must know (a mailbox trimmed)
         self._stop = threading.Event()
         self._failing_since: float | None = None
 

@@ -3,13 +3,20 @@
 session.read answers at once (no long poll), so the interval adapts: fast while messages
 arrive, doubling to a cap while idle. The server keeps one cursor per client_id, so a
 reconnect with the same id replays nothing. A new client_id replays the mailbox from its
-start (lens-api.md 2.3), which is how a resume skips exactly what was already consumed when
-a batch was read but not all of it was handed on.
+start (lens-api.md 2.3), so every reader numbers the messages alike: a message's id is its
+1-based position in the mailbox, `offset` (what the server had handed this client_id before)
+plus its index in the playback. A resume after position P replays under a new client_id and
+passes over positions up to P (`skip`).
+
+A mailbox never shrinks, except if a platform trims its start: a playback that runs dry before
+reaching the position to skip to is reported (`on_warning`) and played again from the start of
+what is retained, so nothing is skipped silently (a few repeats instead).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Callable, Iterator
 
 from atai_cli.client.followers import Follower, describe_failure
@@ -58,6 +65,7 @@ class MailboxFollower(Follower):
         try:
             while not self.stopped:
                 self._check_deadline()
+                asked = False
                 try:
                     if self._socket is None:
                         if self.status.state != "reconnecting":
@@ -65,6 +73,7 @@ class MailboxFollower(Follower):
                         self._socket = self.open_socket()
                         self._socket.connect()
                         self._set("connected", "" if not self.status.failures else self.status.detail)
+                    asked = True
                     reply = self._socket.request("session.read", {"client_id": self.client_id})
                 except NotFoundError:
                     if self._gone():
@@ -75,6 +84,11 @@ class MailboxFollower(Follower):
                     raise
                 except (NetworkError, OperationTimeout) as exc:  # a reply that never comes: a half-open socket
                     self.close()
+                    # A stop or a reply that timed out may have left the server's cursor past a
+                    # batch nobody saw; a socket that failed outright is read again with the
+                    # same id (the server answers a request it got before the socket drops).
+                    if asked and (self.stopped or isinstance(exc, OperationTimeout)):
+                        self._reply_lost()
                     if self.stopped:
                         break
                     self.status.reconnects += 1
@@ -85,16 +99,19 @@ class MailboxFollower(Follower):
                 messages = body.get("messages") if isinstance(body, dict) else None
                 if messages is not None and not isinstance(messages, list):
                     messages = None  # not what session.read promises: read again later
+                if not messages and self.read_count < self._skip:
+                    self._trimmed()
+                    continue
                 if messages:
                     first = self.read_count
                     self.read_count += len(messages)
                     if self._on_batch is not None:
-                        self._on_batch(self.read_count)
+                        self._on_batch(self.read_count, self.client_id)
                     for index, message in enumerate(messages, first + 1):
                         if index <= self._skip:
                             continue  # consumed before this resume
                         kind = payload_type(message)
-                        yield OutputEvent("read", None, kind or "message", kind, message, session_id=self.session_id)
+                        yield OutputEvent("read", str(index), kind or "message", kind, message, session_id=self.session_id)
                         if self.stopped:
                             return
                     interval = self.min_interval
@@ -105,3 +122,34 @@ class MailboxFollower(Follower):
         finally:
             self.close()
             self._set("ended", self.end_reason or ("stopped" if self.stopped else ""))
+
+    def _reply_lost(self) -> None:
+        """A session.read whose reply never came (it timed out, or atai stopped) may still have moved
+        the server's cursor for this client_id past messages nobody saw: read on under a new id,
+        passing over the positions already handed on."""
+        self._skip = max(self._skip, self.read_count)
+        self.read_count = 0
+        self.client_id = new_client_id()
+        if self._on_batch is not None:
+            self._on_batch(0, self.client_id)
+
+    def _trimmed(self) -> None:
+        """The playback ran dry before the position to resume after: the mailbox holds fewer
+        messages than were handed on before (its start was trimmed, or the server forgot this
+        client_id's cursor). Play back what is retained from its start, under a new id."""
+        if self._on_warning is not None:
+            self._on_warning(
+                f"the mailbox holds {self.read_count} messages, fewer than the position {self._skip} to resume "
+                f"after: its start was trimmed (or the server forgot the reader); resuming from the start of "
+                f"what is retained (some messages may repeat, ids count from there)")
+        self.client_id = new_client_id()
+        self.read_count = 0
+        self._skip = 0
+        if self._on_batch is not None:
+            self._on_batch(0, self.client_id)
+
+
+def new_client_id() -> str:
+    """A session.read reader of its own (the Lens docs: "each client should generate a unique
+    client_id to enable parallel reading")."""
+    return "atai-" + uuid.uuid4().hex[:16]

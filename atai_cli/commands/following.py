@@ -10,7 +10,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Callable, Iterator
 
-from atai_cli.errors import AtaiError, Interrupted, NetworkError, OperationTimeout, Terminated
+from atai_cli.errors import AtaiError, Interrupted, NetworkError, OperationTimeout, Terminated, UsageError
 from atai_cli.output.formats import plural
 from atai_cli.output.jsonl import SHAPE_DATA, SHAPE_FLEET, SHAPE_META
 from atai_cli.pipeline.follow_options import FollowFlags, FollowOptions
@@ -30,8 +30,13 @@ class Follow:
         self.flags = flags
         self.fleet_mode = fleet_mode
         self.command = command
-        self.filter = EventFilter(envelope=flags.envelope, types=flags.types, changes_only=flags.changes_only)
+        self.filter = EventFilter(envelope=flags.envelope, types=flags.types, changes_only=flags.changes_only,
+                                  warn=st.out.warn)
         self.forward_target = self.broker = None
+        if flags.forward_to is not None and not flags.forward_to.strip():
+            raise UsageError("--forward-to needs a URL (http://127.0.0.1:PORT/PATH or https://...)")
+        if flags.record_append and not flags.record:
+            raise UsageError("--record-append adds to the recording named by --record FILE: give --record too")
         if flags.forward_to:
             from atai_cli.client.forward_targets import broker_settings, parse_target
 
@@ -46,7 +51,11 @@ class Follow:
         self.forward_secret = st.forward_secret(flags.forward_secret) if flags.forward_to else None
         self.cursor_path = Path(flags.cursor_file) if flags.cursor_file else None
         self.cursors = CursorStore(self.cursor_path, warn=st.out.warn)
-        self.recorder = Recorder(Path(flags.record), append=flags.record_append, secrets=st.secrets()) if flags.record else None
+        try:
+            self.recorder = Recorder(Path(flags.record), append=flags.record_append, secrets=st.secrets()) if flags.record else None
+        except BaseException:
+            self.cursors.release()
+            raise
         out = st.out
         if fleet_mode:
             self.shape = SHAPE_FLEET
@@ -95,7 +104,9 @@ class Follow:
         return sinks
 
     def run(self, api, session_ids: list[str], *, discover=None, on_open=None):
+        from atai_cli.client.mailbox_follower import new_client_id
         from atai_cli.output.reporters import FleetLines, SingleSessionLines
+        from atai_cli.pipeline.cursors import gone_sessions
         from atai_cli.pipeline.fleet import Fleet
 
         st, flags = self.st, self.flags
@@ -104,14 +115,18 @@ class Follow:
         report = view.log if view is not None else st.out.line
         self.sinks = sinks = self._sinks(report)
         records = self._check_recording(api, session_ids) if self.recorder is not None and not discover else {}
-        options = FollowOptions.resolve(flags, client_id=flags.client_id or st.client_id(), shape=self.shape)
+        options = FollowOptions.resolve(flags, client_id=flags.client_id or new_client_id(), shape=self.shape)
         fleet = Fleet(api, options, sinks=sinks, reporter=reporter, filter=self.filter, cursors=self.cursors,
                       recorder=self.recorder, discover=discover, on_open=on_open)
-        with _worker_stacks(), _sigterm_stops(fleet):
-            for sid, record in records.items():
-                fleet.add(sid, record)
-            with view if view is not None else nullcontext():
-                self.result = fleet.run(session_ids)
+        try:
+            with _worker_stacks(), _sigterm_stops(fleet):
+                for sid, record in records.items():
+                    fleet.add(sid, record)
+                with view if view is not None else nullcontext():
+                    self.result = fleet.run(session_ids)
+            self.cursors.forget(gone_sessions(self.result.outcomes))
+        finally:
+            self.cursors.release()
         return self.result
 
     def _check_recording(self, api, session_ids: list[str]) -> dict[str, dict]:
@@ -135,14 +150,17 @@ class Follow:
     def resume_hint(self, outcome=None, *, destroyed: bool = False) -> str:
         if destroyed:
             return f"{self.command} destroyed the session; run it with --keep to keep the session and resume it"
+        recording = f" --record {self.recorder.path} --record-append" if self.recorder is not None else ""
         if self.cursor_path is not None:
-            return f"run the same command again: --cursor-file {self.cursor_path} resumes each session where it stopped"
+            again = "run the same command again" + (" with --record-append" if recording else "")
+            return f"{again}: --cursor-file {self.cursor_path} resumes each session where it stopped"
         if outcome is None:
             return "add --cursor-file FILE to resume every session where it stopped"
-        cursor = self.cursors.get(outcome.session_id)
-        if outcome.channel == "sse" and cursor is not None and cursor.last_event_id:
-            return f"resume with: atai tail {outcome.session_id} --since {cursor.last_event_id}"
-        return f"resume with: atai tail {outcome.session_id}"
+        from atai_cli.pipeline.cursors import resume_since
+
+        since = resume_since(self.cursors.get(outcome.session_id), self.cursors.first_seen(outcome.session_id))
+        resume = f" --since {since}" if since else ""
+        return f"resume with: atai tail {outcome.session_id}{resume}{recording}"
 
     def conclude(self, *, destroyed: bool = False) -> None:
         """The closing line, or the error for how the follow ended."""
@@ -157,9 +175,10 @@ class Follow:
         if self.recorder is not None:
             out.info(f"recorded {plural(self.recorder.written, 'event')} to {self.recorder.path}")
         for outcome in result.outcomes:
-            if outcome.unread:
+            if outcome.unread and self.flags.client_id:  # a reader of this run's own is never reused
                 out.warn(f"{outcome.session_id}: {plural(outcome.unread, 'mailbox message')} read but not printed; "
-                         f"the server's cursor for this client id is past them (--cursor-file keeps them for the next run)")
+                         f"the server's cursor for --client-id {self.flags.client_id} is past them "
+                         f"(the resume hint, or --cursor-file, keeps them for the next run)")
         if self.fleet_mode:
             self._conclude_fleet(result, destroyed)
         else:
@@ -167,7 +186,8 @@ class Follow:
         rejected = [s for s in self.sinks if s.failed]
         if rejected:
             raise AtaiError(rejected[0].summary() or "some events were rejected",
-                            hint="the receiver refused them (see the lines above); they were not retried")
+                            hint=getattr(rejected[0], "FAILURE_HINT", None)
+                            or "the receiver refused them (see the lines above); they were not retried")
 
     def _conclude_single(self, result, destroyed: bool) -> None:
         outcome = result.outcomes[0]

@@ -4,10 +4,13 @@ Each recording becomes one built-in lens, `lns-replay-<name>` (recording.replay_
 session created on it replays the recording's events, in time order, on the recorded channel:
 
 - SSE: frames with the recorded event name, id and data (re-encoded as compact JSON, as the
-  emulator sends it; data that was not JSON goes out as the text it was). Ids are the recorded
-  ones when the recording holds one session whose ids are increasing integers; otherwise
-  (several sessions, ids missing, repeated or not numbers) the events are numbered 1..N in
-  time order. After the last event the stream ends with sse.stream.end (like a finite input).
+  emulator sends it; data that was not JSON goes out as the text it was). Every id goes out as
+  it was recorded, whatever its form (`17`, `s-1`, `2026-06-08T00:00:01`, a UUID); an event
+  recorded without one goes out without an `id:` line (so a reader keeps the id before it, as
+  the SSE rules say). Inside the emulator the events are numbered 1..N in time order, and a
+  Last-Event-ID is matched by string against the recorded ids (the first event that had it),
+  so a `--since` or cursor file taken on the recorded session resumes inside the replay.
+  After the last event the stream ends with sse.stream.end (like a finite input).
 - mailbox: the recorded message objects ({timestamp, type, data}) appended to session.read's
   mailbox, as recorded.
 - A recording that mixes both channels replays on SSE; its mailbox messages become SSE
@@ -16,7 +19,7 @@ session created on it replays the recording's events, in time order, on the reco
 The replay starts when the session is RUNNING and its first SSE consumer connects (SSE) or it
 is first read (mailbox): the first event at once, every later one after the recorded gap since
 the one before, divided by `replay_speed` (read before each gap; 0 = no gaps). A consumer that
-starts with Last-Event-ID N gets the events up to N without their gaps (it has seen them).
+starts after a recorded id gets the events up to it without their gaps (it has seen them).
 Everything else is the emulator's as for any session: retention and Last-Event-ID, heartbeats
 and the idle timeout while a gap lasts, and every fault (dropped connections, silences,
 injected statuses), since the replayed events go through the same output log and routes.
@@ -41,7 +44,6 @@ from atai_cli.protocol.streams import SSE_WRITER
 NOOP_PROCESSOR = "lens_noop_processor"
 BURST = 256  # most events emitted before yielding to the event loop (speed 0)
 MAX_SLEEP = 0.25  # a long gap is slept in steps, so a change of replay_speed applies soon
-_INTEGER = re.compile(r"[1-9][0-9]{0,17}")
 
 
 @dataclass(slots=True)
@@ -49,7 +51,7 @@ class Cue:
     """One replayed event: when (seconds after the first), and what goes out."""
 
     offset: float
-    id: int | None  # the SSE id; None on the mailbox
+    id: int | None  # SSE: the event's number in the replay (1..N, the output log's); None on the mailbox
     type: str
     frame: bytes = b""  # SSE: the whole record
     message: object = None  # mailbox: the message object
@@ -64,30 +66,36 @@ class Replay:
     channel: str  # "sse" | "read"
     cues: list[Cue]
     sessions: list[str]
-    ids_kept: bool
     duration: float
     lens: dict = field(default_factory=dict)
+    numbers: dict[str, int] = field(default_factory=dict)  # recorded SSE id -> first cue with it
 
     @classmethod
     def of(cls, recording: Recording) -> "Replay":
         channel = recording.channel
         events = recording.events
         start = events[0].t if events else 0.0
-        ids_kept = channel == "sse" and keeps_ids(recording)
         cues = []
+        numbers: dict[str, int] = {}
         for number, event in enumerate(events, 1):
             offset = event.t - start
             if channel == "read":
                 cues.append(Cue(offset, None, str(event.event), message=event.data))
                 continue
-            event_id = int(event.id) if ids_kept else number  # type: ignore[arg-type]
             name, data = sse_form(event)
             kind = data.get("type") if isinstance(data, dict) and isinstance(data.get("type"), str) else ""
-            cues.append(Cue(offset, event_id, kind, frame=sse_frame(event_id, name, data)))
+            recorded = sse_id(event.id)
+            if recorded is not None:
+                numbers.setdefault(recorded, number)
+            cues.append(Cue(offset, number, kind, frame=sse_frame(recorded, name, data)))
         replay = cls(recording.path, replay_lens_id(recording.path), channel, cues, recording.session_ids,
-                     ids_kept, recording.duration)
+                     recording.duration, numbers=numbers)
         replay.lens = replay.metadata()
         return replay
+
+    def number_of(self, last_event_id: str) -> int | None:
+        """Where a reader resuming after this recorded id starts (None: not a recorded id)."""
+        return self.numbers.get(last_event_id)
 
     def metadata(self) -> dict:
         """The lens as GET /lens/metadata lists it: its output_streams name the channel, so
@@ -110,26 +118,22 @@ class Replay:
                 "events": len(self.cues),
                 "duration_s": round(self.duration, 3),
                 "sessions": self.sessions,
-                "ids": "recorded" if self.ids_kept else ("renumbered 1..N" if self.channel == "sse" else None),
+                "ids": "recorded" if self.channel == "sse" else "mailbox positions",
             },
         }
 
     def describe(self) -> str:
-        ids = "" if self.channel == "read" else (", recorded ids" if self.ids_kept else ", ids 1..N")
+        ids = "" if self.channel == "read" else ", recorded ids"
         return (f"{self.lens_id}: {len(self.cues)} events from {self.path.name} on "
                 f"{'SSE' if self.channel == 'sse' else 'the mailbox'} over {self.duration:.1f} s{ids}")
 
 
-def keeps_ids(recording: Recording) -> bool:
-    """One session's SSE events with increasing integer ids keep them."""
-    if len({e.session_id for e in recording.events}) > 1:
-        return False
-    last = 0
-    for event in recording.events:
-        if event.id is None or not _INTEGER.fullmatch(event.id) or int(event.id) <= last:
-            return False
-        last = int(event.id)
-    return True
+def sse_id(recorded: str | None) -> str | None:
+    """A recorded id as an `id:` field can carry it (no line breaks, no NUL); None for none."""
+    if not recorded:
+        return None
+    cleaned = re.sub(r"[\r\n\0]", "", recorded)
+    return cleaned or None
 
 
 def sse_form(event: RecordedEvent) -> tuple[str, object]:
@@ -144,10 +148,11 @@ def sse_form(event: RecordedEvent) -> tuple[str, object]:
     return name, event.data
 
 
-def sse_frame(event_id: int, name: str, data: object) -> bytes:
+def sse_frame(event_id: str | None, name: str, data: object) -> bytes:
     text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
     lines = "".join(f"data: {line}\n" for line in re.split(r"\r\n|\r|\n", text))
-    return f"event: {name}\nid: {event_id}\n{lines}\n".encode()
+    id_line = f"id: {event_id}\n" if event_id is not None else ""
+    return f"event: {name}\n{id_line}{lines}\n".encode()
 
 
 def load(paths: Iterable[str | Path | Replay]) -> list[Replay]:

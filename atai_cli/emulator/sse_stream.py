@@ -25,7 +25,10 @@ def start_cursor(session: Session, last_event_id: str | None, live_only: bool = 
     reader, which also gets what the session produced before anyone listened. That is what
     makes the SDK's own examples work here: they push data or let a declared input start, and
     open the consumer only afterwards (on the real platform, the model's latency covers it).
-    `live_only` makes every reader live-only."""
+    `live_only` makes every reader live-only. A replay matches the id against the recorded
+    ones as strings; one it never had replays from the start (repeats, never a loss)."""
+    if last_event_id and session.player is not None and session.player.channel == "sse":
+        return session.player.replay.number_of(last_event_id) or 0
     if last_event_id:
         try:
             return max(0, int(last_event_id.strip()))

@@ -1,5 +1,6 @@
 """`atai session list --watch`: a table redrawn in place on a terminal; off it (or with
---json), one JSON line per change: {"change": "added"|"updated"|"removed", "session": {...}}."""
+--json), one JSON line per change: {"change": "added"|"updated"|"removed", "session": {...}},
+"updated" only when the session's status changed."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Callable, Sequence
 from atai_cli.output import Column, Output
 from atai_cli.protocol.redact import redact
 
-# Fields whose change is worth a line (not the ever-growing age).
-WATCHED = ("session_status", "num_outputs", "num_inputs", "num_active_connections", "lens_id")
+# The one field whose change is worth a line (contract v3): counts and timestamps move on every
+# poll of a running session, and a line per poll per session is noise, not a change.
+WATCHED = ("session_status",)
 
 
 def changes(before: dict[str, dict], after: dict[str, dict]) -> list[dict]:

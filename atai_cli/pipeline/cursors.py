@@ -1,24 +1,26 @@
 """--cursor-file: where each followed session resumes, kept on disk across restarts.
 
-The file is a JSON object (contract v2):
+The file is a JSON object (contract v2/v3):
   {SESSION_ID: {"channel": "sse"|"read", "last_event_id": ..., "client_id": ...}}
-plus, on the read channel, "read_offset" (messages of that client_id's playback handed on),
-"server_offset" (messages the server has handed to it) and "clean" (the file was written by a
-clean stop, after everything handed on was out). A clean stop with nothing read ahead resumes
-with the same client_id; anything else (a crash, a batch read but not all handed on) replays
-the mailbox under a new client_id and skips exactly read_offset messages, so a SIGKILL between
-a `session.read` reply and its printing loses nothing.
+On both channels last_event_id is the id of the last event every sink took: the server's id
+on SSE, the message's 1-based position in the mailbox on the read channel. On the read channel
+the entry also keeps "server_offset" (messages the server has handed to client_id in all) and
+"clean" (written by a clean stop, after everything handed on was out). A clean stop with
+nothing read ahead resumes with the same client_id; anything else (a crash, a batch read but
+not all handed on) replays the mailbox under a new client_id and passes over the positions up
+to last_event_id, so a SIGKILL between a `session.read` reply and its printing loses nothing.
 
 A cursor only ever moves past events every sink has accepted, and what is saved only past what
 is durably out: with stdout batched, the cursors workers advance are `pending` until the next
-flush commits them. Saves are atomic (temporary file, then rename) and 0600.
+flush commits them. Saves are atomic (temporary file, then rename) and 0600, at least twice a
+second while events flow. One process holds a cursor file at a time (an advisory lock on a
+sibling `FILE.lock`, since every save replaces the file itself).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -27,7 +29,7 @@ from typing import Any, Callable
 
 from atai_cli.errors import UsageError
 
-SAVE_INTERVAL = 0.5  # seconds between saves while events flow ("at least once a second")
+SAVE_INTERVAL = 0.25  # the main loop wakes every 0.25 s at most: a save at least every 0.5 s ("twice a second")
 
 
 @dataclass
@@ -35,27 +37,64 @@ class Cursor:
     channel: str
     last_event_id: str | None = None
     client_id: str | None = None
-    read_offset: int = 0
     server_offset: int = 0
     clean: bool = False
 
     def as_dict(self, clean: bool = False) -> dict:
         data: dict[str, Any] = {"channel": self.channel, "last_event_id": self.last_event_id, "client_id": self.client_id}
         if self.channel == "read":
-            data.update(read_offset=self.read_offset, server_offset=self.server_offset, clean=clean)
+            data.update(server_offset=self.server_offset, clean=clean)
         return data
+
+    @property
+    def position(self) -> int:
+        """Read channel: how many messages of the mailbox are behind this cursor."""
+        return mailbox_position(self.last_event_id) or 0
 
     def resume(self) -> tuple[str | None, str | None, int, int]:
         """(since, client_id, offset, skip) for the next follower of this session: the SSE id
-        to resume after; or the client_id, how far the server's cursor for it is, and up to
-        where its playback was already handed on."""
+        to resume after; or the client_id, how far the server's cursor for it is, and the
+        mailbox position already handed on."""
         if self.channel == "sse":
             return self.last_event_id, None, 0, 0
-        if self.client_id and self.clean and self.server_offset <= self.read_offset:
-            return None, self.client_id, self.server_offset, self.read_offset
+        position = self.position
+        if self.client_id and self.clean and self.server_offset == position:
+            return None, self.client_id, self.server_offset, position
         # Read ahead of what was handed on, or not a clean stop: replay under a fresh id and
-        # skip what was consumed.
-        return None, "atai-" + secrets.token_hex(6), 0, self.read_offset
+        # pass over what was handed on.
+        from atai_cli.client.mailbox_follower import new_client_id
+
+        return None, new_client_id(), 0, position
+
+
+def mailbox_position(event_id: str | None) -> int | None:
+    """A mailbox event id (a decimal position, 1-based) as a number; None when it is not one."""
+    if event_id is None or not event_id.isascii() or not event_id.isdigit():
+        return None
+    return int(event_id)
+
+
+def since_position(since: str) -> int:
+    """--since on the read channel: a positive mailbox position, else a usage error (exit 2)."""
+    position = mailbox_position(since.strip())
+    if position is None or position < 1:
+        raise UsageError(f"--since {since!r}: on the read channel an event id is a mailbox position, "
+                         f"a positive integer (the \"id\" of a --meta line)")
+    return position
+
+
+def resume_since(cursor: Cursor | None, first_seen: str | None) -> str | None:
+    """The --since that resumes a session without losing an event: the id of the last event
+    every sink took; with none, on SSE, the id just before the first one this run received
+    when ids are integers (the emulator's and any counting server's)."""
+    if cursor is None:
+        return None
+    if cursor.channel == "read":
+        return cursor.last_event_id if cursor.position > 0 else None  # a new reader plays from the start
+    if cursor.last_event_id:
+        return cursor.last_event_id
+    number = mailbox_position(first_seen)
+    return str(number - 1) if number else None
 
 
 def _problem(path: Path, what: str) -> UsageError:
@@ -63,33 +102,76 @@ def _problem(path: Path, what: str) -> UsageError:
                       hint="fix it, or point --cursor-file at a new file (this one is left as it is)")
 
 
+def _entry_model():
+    """The pydantic model of one entry, built on first use (pydantic is slow to import)."""
+    global _ENTRY
+    if _ENTRY is None:
+        from typing import Literal
+
+        from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+
+        class CursorEntry(BaseModel):
+            model_config = ConfigDict(extra="ignore")
+            channel: Literal["sse", "read"]
+            last_event_id: StrictStr | None = None
+            client_id: StrictStr | None = None
+            server_offset: int = Field(0, ge=0, strict=True)
+            clean: StrictBool = False
+
+            @field_validator("last_event_id")
+            @classmethod
+            def _position_on_read(cls, value, info):
+                if value is not None and info.data.get("channel") == "read" and mailbox_position(value) is None:
+                    raise ValueError("on the read channel it must be a mailbox position (a decimal string)")
+                return value
+
+        _ENTRY = CursorEntry
+    return _ENTRY
+
+
+_ENTRY = None
+
+
+_RULES = {
+    "channel": 'channel must be "sse" or "read"',
+    "last_event_id": "last_event_id must be a string or null",
+    "client_id": "client_id must be a string or null",
+    "server_offset": "server_offset must be a non-negative integer",
+    "clean": "clean must be true or false",
+}
+
+
+def _entry_problem(error: dict, entry: Any) -> str:
+    """One pydantic error as the rule the entry broke, with what it held."""
+    if not isinstance(entry, dict):
+        return f"expected an object, got {type(entry).__name__}"
+    field = str((error.get("loc") or ("entry",))[0])
+    rule = _RULES.get(field, f"{field}: {error.get('msg')}")
+    if field == "last_event_id" and error.get("type") == "value_error":
+        rule = "last_event_id on the read channel must be a mailbox position (a decimal string) or null"
+    return f"{rule}, got {error.get('input')!r}"
+
+
 def parse_cursors(path: Path, text: str) -> dict[str, Cursor]:
+    if not text.strip():
+        return {}  # `touch`, `mktemp`: an empty cursor set
     try:
         data = json.loads(text)
     except ValueError as exc:
         raise _problem(path, f"not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise _problem(path, "expected a JSON object {SESSION_ID: {channel, last_event_id, client_id}}")
+    from pydantic import ValidationError
+
+    model = _entry_model()
     cursors = {}
     for session_id, entry in data.items():
-        if not isinstance(entry, dict):
-            raise _problem(path, f"{session_id}: expected an object, got {type(entry).__name__}")
-        channel = entry.get("channel")
-        if channel not in ("sse", "read"):
-            raise _problem(path, f"{session_id}: channel must be \"sse\" or \"read\", got {channel!r}")
-        for key in ("last_event_id", "client_id"):
-            if entry.get(key) is not None and not isinstance(entry[key], str):
-                raise _problem(path, f"{session_id}: {key} must be a string or null, got {entry[key]!r}")
-        offsets = []
-        for key in ("read_offset", "server_offset"):
-            value = entry.get(key, 0)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise _problem(path, f"{session_id}: {key} must be a non-negative integer, got {value!r}")
-            offsets.append(value)
-        clean = entry.get("clean", False)
-        if not isinstance(clean, bool):
-            raise _problem(path, f"{session_id}: clean must be true or false, got {clean!r}")
-        cursors[session_id] = Cursor(channel, entry.get("last_event_id"), entry.get("client_id"), *offsets, clean=clean)
+        try:
+            valid = model.model_validate(entry)
+        except ValidationError as exc:
+            raise _problem(path, f"{session_id}: {_entry_problem(exc.errors()[0], entry)}") from None
+        cursors[session_id] = Cursor(valid.channel, valid.last_event_id, valid.client_id,
+                                     valid.server_offset, valid.clean)
     return cursors
 
 
@@ -108,6 +190,48 @@ def check_writable(path: Path) -> None:
         raise UsageError(f"--cursor-file {path}: the directory {parent} is not writable")
 
 
+class CursorLock:
+    """One holder per cursor file: an flock on FILE.lock, which names the holder's PID. The
+    kernel drops it when the holder dies, SIGKILL included, so a stale lock file is harmless."""
+
+    def __init__(self, path: Path) -> None:
+        import fcntl
+
+        self._fd: int | None = None
+        self.path = path.with_name(path.name + ".lock")
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise UsageError(f"--cursor-file {path}: cannot create the lock {self.path} ({exc.strerror or exc})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = _read_pid(fd)
+            os.close(fd)
+            who = f"atai process {holder}" if holder else "another atai process"
+            raise UsageError(f"cursor file {path} is in use by {who} (lock {self.path})",
+                             hint="one process per cursor file: stop that one, or give this one another file") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> str:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return text if text.isdigit() else ""
+
+
 class CursorStore:
     """The cursors of one run: read at start, advanced by the session workers, committed when
     what they stand for is durably out, saved by the main loop at most every SAVE_INTERVAL while
@@ -118,57 +242,89 @@ class CursorStore:
         self.auto_commit = True  # off when stdout is batched: its flushes commit
         self._pending: dict[str, Cursor] = {}
         self._committed: dict[str, Cursor] = {}
+        self._first_seen: dict[str, str] = {}
         self._lock = threading.Lock()
         self._dirty = False
         self._saved_at = 0.0
         self._warn = warn
         self._save_failed = False
+        self._clean = False
+        self._holder: CursorLock | None = None
         if path is not None:
-            if path.exists():
-                try:
-                    text = path.read_text("utf-8")
-                except (OSError, UnicodeDecodeError) as exc:
-                    raise _problem(path, f"cannot be read ({exc})") from exc
-                self._committed = parse_cursors(path, text)
             check_writable(path)
+            self._holder = CursorLock(path)  # before reading: a second process leaves the file untouched
+            try:
+                if path.exists():
+                    try:
+                        text = path.read_text("utf-8")
+                    except (OSError, UnicodeDecodeError) as exc:
+                        raise _problem(path, f"cannot be read ({exc})") from exc
+                    self._committed = parse_cursors(path, text)
+            except BaseException:
+                self.release()
+                raise
+
+    def release(self) -> None:
+        """Let another process have the file (at the end of the command)."""
+        if self._holder is not None:
+            self._holder.release()
+            self._holder = None
+
+    def warn(self, session_id: str, text: str) -> None:
+        if self._warn is not None:
+            self._warn(f"{session_id}: {text}")
 
     def get(self, session_id: str) -> Cursor | None:
         """Where this session stands: as followed in this run, else as the file had it."""
         with self._lock:
             return self._pending.get(session_id) or self._committed.get(session_id)
 
+    def first_seen(self, session_id: str) -> str | None:
+        return self._first_seen.get(session_id)
+
+    def seen(self, session_id: str, event_id: str | None) -> None:
+        """An event arrived (before any sink): the first id of the run is kept for the hint."""
+        if event_id is not None and session_id not in self._first_seen:
+            self._first_seen[session_id] = event_id
+
     def start(self, session_id: str, channel: str, since: str | None, client_id: str | None,
               offset: int = 0, skip: int = 0) -> None:
         """A session's follow begins here (its resume point, before any event)."""
-        cursor = Cursor(channel, since, client_id, read_offset=skip, server_offset=offset)
+        last = since if channel == "sse" else (str(skip) if skip else None)
+        cursor = Cursor(channel, last, client_id, server_offset=offset)
         with self._lock:
             self._pending[session_id] = cursor
             self._committed[session_id] = replace(cursor)
             self._dirty = True
 
-    def advance(self, session_id: str, event_id: str | None, server_offset: int | None = None) -> None:
+    def advance(self, session_id: str, event_id: str | None, server_offset: int | None = None,
+                client_id: str | None = None) -> None:
         """Every sink has taken one more event of this session."""
         with self._lock:
             cursor = self._pending.get(session_id)
             if cursor is None:
                 return
-            if cursor.channel == "sse":
-                cursor.last_event_id = event_id
-            else:
-                cursor.read_offset += 1
+            cursor.last_event_id = event_id
+            if cursor.channel == "read":
                 if server_offset is not None:
-                    cursor.server_offset = max(cursor.server_offset, server_offset)
+                    cursor.server_offset = server_offset
+                if client_id is not None:
+                    cursor.client_id = client_id
             if self.auto_commit:
                 self._committed[session_id] = replace(cursor)
                 self._dirty = True
 
-    def note_read(self, session_id: str, server_offset: int) -> None:
+    def note_read(self, session_id: str, server_offset: int, client_id: str | None = None) -> None:
         """The server handed this many messages to the session's client_id in all."""
         with self._lock:
             for cursors in (self._pending, self._committed):
                 cursor = cursors.get(session_id)
-                if cursor is not None and cursor.channel == "read" and server_offset > cursor.server_offset:
+                if cursor is None or cursor.channel != "read":
+                    continue
+                if server_offset != cursor.server_offset or (client_id is not None and client_id != cursor.client_id):
                     cursor.server_offset = server_offset
+                    if client_id is not None:
+                        cursor.client_id = client_id
                     self._dirty = True
 
     def commit(self) -> None:
@@ -178,6 +334,16 @@ class CursorStore:
                 if self._committed.get(session_id) != cursor:
                     self._committed[session_id] = replace(cursor)
                     self._dirty = True
+
+    def forget(self, session_ids) -> None:
+        """Sessions the server reports destroyed or unknown leave the file."""
+        with self._lock:
+            for session_id in session_ids:
+                if self._committed.pop(session_id, None) is not None:
+                    self._dirty = True
+                self._pending.pop(session_id, None)
+        if self._dirty:
+            self.save(clean=self._clean)
 
     def save_if_due(self) -> None:
         if self._dirty and time.monotonic() - self._saved_at >= SAVE_INTERVAL:
@@ -192,6 +358,7 @@ class CursorStore:
         with self._lock:
             text = json.dumps({sid: c.as_dict(clean) for sid, c in self._committed.items()}, indent=2) + "\n"
             self._dirty = False
+            self._clean = clean
         try:
             write_private(self.path, text, create_dirs=False)
         except OSError as exc:  # a full disk must not stop the sessions: say it, keep trying
@@ -202,3 +369,16 @@ class CursorStore:
             return
         self._save_failed = False
         self._saved_at = time.monotonic()
+
+
+def gone_sessions(outcomes) -> list[str]:
+    """The followed sessions the server reported destroyed or unknown (pruned from the file)."""
+    from atai_cli.errors import NotFoundError
+
+    gone = []
+    for outcome in outcomes:
+        error = getattr(outcome, "error", None)
+        if "destroyed" in (outcome.reason or "") or (isinstance(error, NotFoundError)
+                                                     and getattr(error, "resource", None) == "session"):
+            gone.append(outcome.session_id)
+    return gone

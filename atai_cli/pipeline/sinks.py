@@ -201,9 +201,10 @@ class AckedCursors:
         self._store = store
         self._forwarder = forwarder
 
-    def advance(self, session_id: str, event_id: str | None, server_offset: int | None = None) -> None:
+    def advance(self, session_id: str, event_id: str | None, server_offset: int | None = None,
+                client_id: str | None = None) -> None:
         store = self._store
-        self._forwarder.after_settled(session_id, lambda: store.advance(session_id, event_id, server_offset))
+        self._forwarder.after_settled(session_id, lambda: store.advance(session_id, event_id, server_offset, client_id))
 
     def __getattr__(self, name: str):
         return getattr(self._store, name)
@@ -284,12 +285,14 @@ class ExecSink(Sink):
                 if chunk:
                     self._show(chunk.decode("utf-8", "replace"))
             self.ran += 1
+            what = f"{event.kind} {event.session_id} {event.id or '-'}"
             if code is None:
-                self.report(f"exec terminated at exit: {event.kind} {event.session_id} {event.id or '-'}")
+                self.failures += 1  # killed at exit: it did not finish, so it did not succeed
+                self.report(f"exec terminated at exit: {what}")
                 return False
             if code != 0:
                 self.failures += 1
-                self.report(f"exec exited {code} for {event.kind} {event.session_id} {event.id or '-'}; going on")
+                self.report(f"exec {describe_exit(code)} for {what}; going on")
             return True
 
     def _run(self, child: subprocess.Popen, data: bytes, stop: threading.Event) -> tuple[int | None, tuple]:
@@ -317,10 +320,29 @@ class ExecSink(Sink):
             out, err = child.communicate()
         return None, (out, err)
 
+    FAILURE_HINT = "the command failed for some events (see the lines above); the tail went on past them"
+
+    @property
+    def failed(self) -> bool:
+        """A command that exited non-zero, was killed or was not found: the run exits 1."""
+        return self.failures > 0
+
     def summary(self) -> str | None:
         if not self.ran:
             return None
         return f"exec: ran {self.ran}, {self.failures} failed"
+
+
+def describe_exit(code: int) -> str:
+    """How a child ended, in words: `exited 3`, `killed by SIGKILL`, `not found (exit 127)`."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    if code == 127:
+        return "exited 127 (command not found)"
+    return f"exited {code}"
 
 
 def _signal_group(child: subprocess.Popen, signum: int) -> None:

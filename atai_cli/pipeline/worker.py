@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 from atai_cli.client.api import SessionDestroyed
 from atai_cli.errors import AtaiError, NotFoundError, StdoutClosed
 from atai_cli.output.jsonl import event_line
-from atai_cli.pipeline.cursors import CursorStore
+from atai_cli.pipeline.cursors import CursorStore, since_position
 from atai_cli.pipeline.filters import EventFilter
 from atai_cli.pipeline.follow_options import FollowOptions
 from atai_cli.pipeline.recorder import Recorder
@@ -196,12 +196,18 @@ class Worker:
 
     def _resume_point(self, channel: str) -> tuple[str | None, str | None, int, int]:
         """(since, client_id, offset, skip): from the cursor file or this run's progress, else
-        from the command line."""
+        from the command line (on the read channel --since is a mailbox position: a new reader
+        plays the mailbox from its start and passes over it)."""
         saved = self.fleet.cursors.get(self.session_id)
         if saved is not None and saved.channel == channel:
             since, client_id, offset, skip = saved.resume()
             return since, client_id or self.fleet.opts.client_id, offset, skip
-        return self.fleet.opts.since, self.fleet.opts.client_id, 0, 0
+        since = self.fleet.opts.since
+        if channel == "read" and since is not None:
+            from atai_cli.client.mailbox_follower import new_client_id
+
+            return None, new_client_id(), 0, since_position(since)
+        return since, self.fleet.opts.client_id, 0, 0
 
     def _follow_once(self, record: dict, channel: str, resume: tuple) -> str:
         """Follow until the stream ends or the worker stops; how it ended."""
@@ -215,7 +221,8 @@ class Worker:
             on_status=self._status_changed,
             before_wait=fleet.flush,
             on_open=fleet.on_open if fleet.on_open else None,
-            on_batch=lambda total: cursors.note_read(sid, total),
+            on_batch=lambda total, client_id=None: cursors.note_read(sid, total, client_id),
+            on_warning=lambda text: cursors.warn(sid, text),
         )
         if self.stop.is_set():
             follower.stop()
@@ -230,11 +237,11 @@ class Worker:
         return follower.end_reason
 
     def _note_unread(self, follower) -> None:
-        """Mailbox messages the server handed over but this run did not hand on: gone for this
-        client_id unless a cursor file keeps them (the server's cursor has moved past them)."""
+        """Mailbox messages the server handed over but this run did not hand on: the server's
+        cursor for this client_id is past them (what matters when --client-id named one)."""
         cursor = self.fleet.cursors.get(self.session_id)
         if cursor is not None and self.fleet.cursors.path is None:
-            self.outcome.unread = max(0, follower.read_count - cursor.read_offset)
+            self.outcome.unread = max(0, follower.read_count - cursor.position)
 
     def _should_restart(self, ended_by: str) -> bool:
         """With --lens/--all a session is followed until it is destroyed: a stream the server
@@ -269,8 +276,10 @@ class Worker:
             if fleet.recorder is not None:
                 fleet.recorder.write(event)
         server_offset = getattr(follower, "read_count", None)
+        client_id = getattr(follower, "client_id", None)
+        fleet.cursors.seen(self.session_id, event.id)
         if (envelope or fleet.filter.filtering) and not fleet.filter.keep(event):
-            fleet.cursors.advance(self.session_id, event.id, server_offset)
+            fleet.cursors.advance(self.session_id, event.id, server_offset, client_id)
             return True
         last = fleet.claim()
         if last is None:
@@ -283,7 +292,7 @@ class Worker:
             taken = self._take(event, line)
         if not taken:
             return False  # stopping before a sink finished
-        fleet.cursors.advance(self.session_id, event.id, server_offset)
+        fleet.cursors.advance(self.session_id, event.id, server_offset, client_id)
         outcome.events += 1
         if last:
             fleet.request_stop(StopReason.MAX_EVENTS)
@@ -302,6 +311,4 @@ def channel_warnings(record: dict, channel: str, opts: FollowOptions) -> list[st
     if opts.channel == "sse" and not sse_writer(record.get("lens_config")):
         warnings.append("its lens has no SSE writer, so nothing may arrive on the SSE channel "
                         "(attach one with `atai stream output`, or use --channel auto)")
-    if channel == "read" and opts.since:
-        warnings.append("--since applies to the SSE channel only; the read channel resumes by client id")
     return warnings

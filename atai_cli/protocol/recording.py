@@ -101,23 +101,61 @@ def _fail(path: Path, line: int, what: str) -> RecordingError:
     return RecordingError(f"{path}:{line}: {what}", hint="record one with `atai tail SESSION_ID --record FILE`")
 
 
+def _header_model():
+    """The pydantic model of a header line, built on first use (pydantic is slow to import)."""
+    global _HEADER
+    if _HEADER is None:
+        from typing import Literal
+
+        from pydantic import BaseModel, ConfigDict, field_validator
+
+        class SessionEntry(BaseModel):
+            model_config = ConfigDict(extra="allow")
+            lens_id: str | None = None
+            channel: Literal["sse", "read"]
+
+        class Header(BaseModel):
+            model_config = ConfigDict(extra="allow")
+            atai_recording: Literal[1]
+            created_at: str
+            sessions: dict[str, SessionEntry]
+
+            @field_validator("created_at")
+            @classmethod
+            def _iso(cls, value: str) -> str:
+                parse_created_at(value)  # ValueError: not an ISO 8601 time
+                return value
+
+        _HEADER = Header
+    return _HEADER
+
+
+_HEADER = None
+
+
 def check_header(path: Path, value: Any, line: int = 1) -> dict:
     if not isinstance(value, dict) or value.get("atai_recording") is None:
         raise _fail(path, line, "not an atai recording: the first line must be the header {\"atai_recording\": 1, ...}")
-    if value.get("atai_recording") != FORMAT:
-        raise _fail(path, line, f"recording format {value.get('atai_recording')!r} is not one this atai reads ({FORMAT})")
-    created = value.get("created_at")
+    from pydantic import ValidationError
+
     try:
-        parse_created_at(str(created))
-    except ValueError:
-        raise _fail(path, line, f"created_at {created!r} is not an ISO 8601 time") from None
-    sessions = value.get("sessions")
-    if not isinstance(sessions, dict):
-        raise _fail(path, line, "sessions must be an object {SESSION_ID: {lens_id, channel}}")
-    for sid, info in sessions.items():
-        if not isinstance(info, dict) or info.get("channel") not in CHANNELS:
-            raise _fail(path, line, f"session {sid}: channel must be \"sse\" or \"read\"")
+        _header_model().model_validate(value)
+    except ValidationError as exc:
+        raise _fail(path, line, _header_problem(exc.errors()[0], value)) from None
     return value
+
+
+def _header_problem(error: dict, value: dict) -> str:
+    """The first rule a header broke, in the words of the format."""
+    where = [str(part) for part in error.get("loc") or ()]
+    field = where[0] if where else ""
+    if field == "atai_recording":
+        return f"recording format {value.get('atai_recording')!r} is not one this atai reads ({FORMAT})"
+    if field == "created_at":
+        return f"created_at {value.get('created_at')!r} is not an ISO 8601 time"
+    if field == "sessions" and len(where) >= 2:
+        return f"session {where[1]}: channel must be \"sse\" or \"read\""
+    return "sessions must be an object {SESSION_ID: {lens_id, channel}}"
 
 
 def check_event(path: Path, value: Any, line: int) -> RecordedEvent:
