@@ -15,7 +15,7 @@ from atai_cli.output.formats import duration, local_time, plural
 from atai_cli.output.jsonl import SHAPE_DATA, SHAPE_FLEET, SHAPE_META, JsonLinesWriter, event_line
 from atai_cli.output.live import LiveView
 from atai_cli.pipeline.fleet import SessionOutcome
-from atai_cli.protocol.records import OutputEvent, StreamStatus
+from atai_cli.protocol.events import OutputEvent, StreamStatus
 
 ROWS = [{"session_id": "lsn-1", "api_key": "sk-secret", "n": 1.5, "cfg": {"a": [1]}, "session_duration_sec": 1191.722,
          "last_update_timestamp": 1796108696.5}]

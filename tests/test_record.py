@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from atai_cli.emulator.catalog import MAILBOX_LENS_ID, SSE_LENS_ID
-from atai_cli.protocol.recording import read_recording
+from atai_cli.protocol.recording_format import read_recording
 from conftest import SAMPLE_CSV, run_cli
 
 CSV_INPUT = {"stream_type": "csv_file_reader", "stream_config": {"file_id": "sample.csv"}}
@@ -58,7 +58,7 @@ def test_recording_a_mailbox_session(emu, tmp_path):
 
 def test_every_api_key_and_secret_is_scrubbed_from_a_recording(tmp_path):
     from atai_cli.pipeline.recorder import Recorder
-    from atai_cli.protocol.records import OutputEvent
+    from atai_cli.protocol.events import OutputEvent
 
     path = tmp_path / "rec.jsonl"
     sink = Recorder(path, append=False, secrets=["sk-the-real-key", "forward-secret-value"])

@@ -18,7 +18,7 @@ from atai_cli.emulator.catalog import MAILBOX_LENS_ID, SSE_LENS_ID
 from atai_cli.emulator.server import EmulatorServer
 from atai_cli.emulator.tuning import EmulatorConfig
 from atai_cli.errors import UsageError
-from atai_cli.protocol.recording import RecordingError, read_recording, replay_lens_id
+from atai_cli.protocol.recording_format import RecordingError, read_recording, replay_lens_id
 from conftest import FAST, SAMPLE_CSV, Emu, atai_process, run_cli
 
 CSV_INPUT = {"stream_type": "csv_file_reader", "stream_config": {"file_id": "sample.csv"}}

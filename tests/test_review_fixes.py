@@ -18,7 +18,7 @@ from atai_cli.client.sse_decoder import EventStreamDecoder, StreamTooLarge
 from atai_cli.emulator.catalog import MAILBOX_LENS_ID, SSE_LENS_ID
 from atai_cli.errors import UsageError
 from atai_cli.pipeline.cursors import Cursor, CursorStore
-from atai_cli.protocol.recording import read_recording
+from atai_cli.protocol.recording_format import read_recording
 from conftest import SAMPLE_CSV, atai_process, run_cli, saved_cursors, subprocess_env
 from receiver import Receiver, free_port
 

@@ -16,7 +16,7 @@ from atai_cli.client.followers import ALIVE, DESTROYED, VANISHED
 from atai_cli.client.responses import check_reply, clean_record, expect_dict, items, raise_error_reply
 from atai_cli.client.rest import RestClient
 from atai_cli.errors import AtaiError, NotFoundError, OperationTimeout, ProtocolError, ServerTimeout
-from atai_cli.protocol import status as st
+from atai_cli.protocol import status
 from atai_cli.protocol.messages import is_query_timeout
 from atai_cli.protocol.streams import SSE_WRITER, stream_event
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from atai_cli.client.mailbox_follower import MailboxFollower
     from atai_cli.client.socket import SessionSocket
     from atai_cli.client.sse_follower import SseFollower
-    from atai_cli.protocol.records import StatusCallback
+    from atai_cli.protocol.events import StatusCallback
 
 # `atai query --template` shorthands for the templates the API names.
 QUERY_TEMPLATES = {"image_qa": "image_qa_template_task", "image_bbox": "image_bbox_template_task"}
@@ -35,8 +35,8 @@ class SessionDestroyed(NotFoundError):
     """The session exists no more: it was destroyed (the API answers "unknown session")."""
 
     def __init__(self, session_id: str, record: dict) -> None:
-        status = st.short_status(record.get("session_status"))
-        super().__init__(f"session {session_id} was destroyed ({status})", resource="session")
+        short = status.short_status(record.get("session_status"))
+        super().__init__(f"session {session_id} was destroyed ({short})", resource="session")
         self.session_id = session_id
         self.record = record
 
@@ -157,7 +157,7 @@ class LensApi:
             return ALIVE  # cannot tell now: keep trying, as for any other failure
         if record is None:
             return VANISHED
-        return DESTROYED if record.get("session_status") in st.ENDED else ALIVE
+        return DESTROYED if record.get("session_status") in status.ENDED else ALIVE
 
     def session_event(self, session_id: str, event_type: str, event_data: Any = None, *, timeout: float | None = None) -> dict:
         """Send one session event over REST (POST /lens/sessions/events/process)."""
@@ -181,7 +181,7 @@ class LensApi:
                 known = self.find_session(session_id)
             except AtaiError:
                 pass
-            if known is not None and known.get("session_status") in st.ENDED:
+            if known is not None and known.get("session_status") in status.ENDED:
                 raise SessionDestroyed(session_id, known) from None
             raise
         if "session_status" not in record:
@@ -197,13 +197,13 @@ class LensApi:
             if on_poll:
                 on_poll(record)
             state = record["session_status"]
-            if state == st.RUNNING:
+            if state == status.RUNNING:
                 return record
-            if state in st.ENDED:
+            if state in status.ENDED:
                 reason = "; ".join(map(str, record.get("errors") or record.get("error_messages") or [])) or "no reason given"
-                raise AtaiError(f"session {session_id} is {st.short_status(state)}: {reason}")
+                raise AtaiError(f"session {session_id} is {status.short_status(state)}: {reason}")
             if time.monotonic() + interval > deadline:
-                raise OperationTimeout(f"session {session_id} is still {st.short_status(state)} after {timeout:g}s")
+                raise OperationTimeout(f"session {session_id} is still {status.short_status(state)} after {timeout:g}s")
             time.sleep(interval)
             interval = min(1.0, interval * 1.5)
 

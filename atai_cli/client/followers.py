@@ -14,7 +14,7 @@ from typing import Callable
 
 from atai_cli.client.backoff import Backoff
 from atai_cli.errors import NetworkError, NotFoundError, OperationTimeout
-from atai_cli.protocol.records import StatusCallback, StreamStatus, remaining
+from atai_cli.protocol.events import StatusCallback, StreamStatus, remaining
 
 # What check_gone answers once the server says "unknown session" on a resume.
 DESTROYED = "destroyed"  # the session's record says it was destroyed: a clean end

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 from atai_cli.client.followers import Follower, describe_failure
 from atai_cli.client.socket import SessionSocket
 from atai_cli.errors import AuthError, NetworkError, NotFoundError, OperationTimeout
-from atai_cli.protocol.records import OutputEvent, payload_type
+from atai_cli.protocol.events import OutputEvent, payload_type
 
 
 class MailboxFollower(Follower):

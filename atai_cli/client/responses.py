@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from atai_cli.errors import ApiError, AtaiError, AuthError, NotFoundError, ProtocolError, Rejected
-from atai_cli.protocol import status as st
+from atai_cli.protocol import status
 from atai_cli.protocol.messages import is_unknown_session, mentions_not_found, rejection
 from atai_cli.protocol.redact import redact
 
@@ -18,7 +18,7 @@ def clean_record(record: Any) -> Any:
     """Redact secrets and normalise session_status wherever it appears."""
     record = redact(record)
     if isinstance(record, dict) and "session_status" in record:
-        record["session_status"] = st.normalize_status(record["session_status"])
+        record["session_status"] = status.normalize_status(record["session_status"])
     return record
 
 

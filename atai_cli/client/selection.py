@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
 from atai_cli.errors import AtaiError
-from atai_cli.protocol import status as st
+from atai_cli.protocol import status
 
 if TYPE_CHECKING:
     from atai_cli.client.api import LensApi
@@ -31,7 +31,7 @@ def select_sessions(api: "LensApi", *, lens_ids: Iterable[str] = (), older_than:
     wanted = set(lens_ids)
     chosen = []
     for record in api.list_sessions():
-        if record.get("session_status") in st.ENDED:
+        if record.get("session_status") in status.ENDED:
             continue
         if wanted and record.get("lens_id") not in wanted:
             continue
@@ -55,7 +55,7 @@ def destroy_many(api: "LensApi", session_ids: Iterable[str], *, check_first: boo
         try:
             if check_first:
                 known = api.find_session(session_id)
-                if known is not None and known.get("session_status") in st.ENDED:
+                if known is not None and known.get("session_status") in status.ENDED:
                     return Destroyed(session_id, known, already=True)
             return Destroyed(session_id, api.destroy_session(session_id))
         except AtaiError as exc:

@@ -23,7 +23,7 @@ from atai_cli.client.followers import Follower, describe_failure
 from atai_cli.client.rest import RETRY_STATUSES, RedirectLoop, raise_for_status
 from atai_cli.client.sse_decoder import EventStreamDecoder, StreamTooLarge
 from atai_cli.errors import ProtocolError
-from atai_cli.protocol.records import STREAM_END, STREAM_HEARTBEAT, STREAM_START, OutputEvent, payload_type, remaining
+from atai_cli.protocol.events import STREAM_END, STREAM_HEARTBEAT, STREAM_START, OutputEvent, payload_type, remaining
 
 DEDUP_WINDOW = 4096
 _raw_decode = json.JSONDecoder().raw_decode

@@ -16,11 +16,11 @@ def _candidates(ctx: typer.Context, kind: str, incomplete: str) -> list[str]:
 
         # During completion the root callback has not run: read the global flags directly.
         params = ctx.find_root().params
-        st = AppState()
-        st.endpoint, st.api_key, st.profile = params.get("endpoint"), params.get("api_key"), params.get("profile")
-        if st.settings.api_key is None:
+        state = AppState()
+        state.endpoint, state.api_key, state.profile = params.get("endpoint"), params.get("api_key"), params.get("profile")
+        if state.settings.api_key is None:
             return []
-        with st.api(timeout=2.0, max_retries=0) as api:
+        with state.api(timeout=2.0, max_retries=0) as api:
             items = api.list_sessions() if kind == "session" else api.list_lenses()
         ids = [str(item.get(f"{kind}_id")) for item in items if item.get(f"{kind}_id")]
         return [i for i in ids if i.startswith(incomplete)]

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from atai_cli.commands.base import AtaiTyper
-from atai_cli.commands.options import JsonOpt, state
+from atai_cli.commands.options import JsonOpt, app_state
 from atai_cli.output import Column
 
 app = AtaiTyper(help="Settings and profiles (config.toml, written 0600; comments and other keys are kept).")
@@ -31,12 +31,12 @@ def config_show(ctx: typer.Context, json_: JsonOpt = False) -> None:
     Secrets (api_key, forward_secret) show as ***."""
     from atai_cli.settings import FIELDS, provenance
 
-    st = state(ctx)
-    settings = st.settings
-    origin = provenance(st.flags, st.profile_name, st.env.environ, st.env.config_path)
+    state = app_state(ctx)
+    settings = state.settings
+    origin = provenance(state.flags, state.profile_name, state.env.environ, state.env.config_path)
     rows = [{"setting": name, "value": _shown(name, getattr(settings, name)), "source": origin[name]} for name in FIELDS]
-    st.out.table(rows, (Column("setting", "SETTING"), Column("value", "VALUE"), Column("source", "SOURCE")),
-                 title=f"profile {st.profile_name}", document={"profile": st.profile_name, "settings": rows})
+    state.out.table(rows, (Column("setting", "SETTING"), Column("value", "VALUE"), Column("source", "SOURCE")),
+                 title=f"profile {state.profile_name}", document={"profile": state.profile_name, "settings": rows})
 
 
 @app.command("get")
@@ -47,12 +47,12 @@ def config_get(ctx: typer.Context, name: NameArg) -> None:
 
     if name not in FIELDS:
         raise UsageError(f"unknown setting {name!r}", hint=f"one of: {SETTING_HELP}")
-    st = state(ctx)
+    state = app_state(ctx)
     if name == "forward_secret":
-        st.out.text(st.forward_secret())
+        state.out.text(state.forward_secret())
         return
-    value = getattr(st.settings, name)
-    st.out.text("" if value is None else str(_shown(name, value)))
+    value = getattr(state.settings, name)
+    state.out.text("" if value is None else str(_shown(name, value)))
 
 
 @app.command("set")
@@ -66,9 +66,9 @@ def config_set(
     from atai_cli.settings import validate_value
 
     checked = validate_value(name, value)
-    st = state(ctx)
-    path = update_profile(st.env.config_path, st.profile_name, {name: checked})
-    st.out.success(f"{name} = {_shown(name, checked)} in {path} [{st.profile_name}]")
+    state = app_state(ctx)
+    path = update_profile(state.env.config_path, state.profile_name, {name: checked})
+    state.out.success(f"{name} = {_shown(name, checked)} in {path} [{state.profile_name}]")
 
 
 @app.command("unset")
@@ -76,16 +76,16 @@ def config_unset(ctx: typer.Context, name: NameArg) -> None:
     """Remove one setting from the profile."""
     from atai_cli.config_file import update_profile
 
-    st = state(ctx)
-    update_profile(st.env.config_path, st.profile_name, unset=[name])
-    st.out.success(f"removed {name} from [{st.profile_name}]")
+    state = app_state(ctx)
+    update_profile(state.env.config_path, state.profile_name, unset=[name])
+    state.out.success(f"removed {name} from [{state.profile_name}]")
 
 
 @app.command("path")
 def config_path_command(ctx: typer.Context) -> None:
     """Print the config file's path."""
-    st = state(ctx)
-    st.out.text(str(st.env.config_path))
+    state = app_state(ctx)
+    state.out.text(str(state.env.config_path))
 
 
 @app.command("profiles")
@@ -93,9 +93,9 @@ def config_profiles(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List the profiles in the config file; * marks the active one."""
     from atai_cli.config_file import read_config
 
-    st = state(ctx)
-    data = read_config(st.env.config_path)
-    names = sorted({n for n, t in data.items() if isinstance(t, dict)} | {st.profile_name})
-    rows = [{"profile": n, "active": "*" if n == st.profile_name else "", "endpoint": (data.get(n) or {}).get("api_endpoint"),
+    state = app_state(ctx)
+    data = read_config(state.env.config_path)
+    names = sorted({n for n, t in data.items() if isinstance(t, dict)} | {state.profile_name})
+    rows = [{"profile": n, "active": "*" if n == state.profile_name else "", "endpoint": (data.get(n) or {}).get("api_endpoint"),
              "key": "stored" if (data.get(n) or {}).get("api_key") else ""} for n in names]
-    st.out.table(rows, (Column("active", ""), Column("profile", "PROFILE"), Column("endpoint", "ENDPOINT"), Column("key", "KEY")))
+    state.out.table(rows, (Column("active", ""), Column("profile", "PROFILE"), Column("endpoint", "ENDPOINT"), Column("key", "KEY")))

@@ -6,13 +6,13 @@ import time
 
 import typer
 
-from atai_cli.commands.options import JsonOpt, state
+from atai_cli.commands.options import JsonOpt, app_state
 from atai_cli.errors import AtaiError
 
 
 def doctor(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Check the endpoint, the key, and the WebSocket and SSE paths, and say what to fix."""
-    st = state(ctx)
+    state = app_state(ctx)
     checks: list[dict] = []
 
     def check(name: str, action, fix: str) -> bool:
@@ -25,19 +25,19 @@ def doctor(ctx: typer.Context, json_: JsonOpt = False) -> None:
         checks.append({"check": name, "ok": True, "detail": detail, "ms": round((time.monotonic() - started) * 1000)})
         return True
 
-    settings = st.settings
+    settings = state.settings
     checks.append({"check": "endpoint", "ok": True, "detail": settings.api_endpoint})
     if settings.api_key is None:
         checks.append({"check": "api key", "ok": False, "detail": "no key configured",
                        "fix": "set ATAI_API_KEY, pass --api-key, or run `atai login`"})
     else:
-        api = st.api(timeout=min(settings.timeout, 10), max_retries=1, retry_delay=0.2)
+        api = state.api(timeout=min(settings.timeout, 10), max_retries=1, retry_delay=0.2)
         if check("api key accepted", lambda: f"{len(api.list_lenses())} lenses visible", "check the endpoint and the key (ATAI_API_KEY, --api-key, or `atai login`)"):
             from atai_cli.client.probes import probe_sse, probe_websocket
 
             check("websocket path", lambda: probe_websocket(api), "a proxy may block WebSocket upgrades; try another network")
             check("sse path", lambda: probe_sse(api), "a proxy may buffer or block text/event-stream")
-    st.out.checklist(checks)
+    state.out.checklist(checks)
     failed = [c for c in checks if not c["ok"]]
     if failed:
         raise AtaiError(f"{len(failed)} check(s) failed: {', '.join(c['check'] for c in failed)}")

@@ -9,7 +9,7 @@ import typer
 
 from atai_cli.commands.base import AtaiTyper
 from atai_cli.commands.inputs import require_file
-from atai_cli.commands.options import JsonOpt, state
+from atai_cli.commands.options import JsonOpt, app_state
 from atai_cli.output import Column
 
 app = AtaiTyper(help="Files that input streams read (CSV, video, JSONL).")
@@ -28,21 +28,21 @@ def files_upload(
 ) -> None:
     """Upload a file (a progress bar on a terminal, nothing on a pipe); prints its file id."""
     require_file(path)
-    st = state(ctx)
-    with st.out.progress(f"uploading {path.name}", path.stat().st_size) as update:
-        result = st.api().upload_file(path, progress=update)
-    st.out.created(result, f"uploaded {path.name}", result["file_id"])
+    state = app_state(ctx)
+    with state.out.progress(f"uploading {path.name}", path.stat().st_size) as update:
+        result = state.api().upload_file(path, progress=update)
+    state.out.created(result, f"uploaded {path.name}", result["file_id"])
 
 
 @app.command("list")
 def files_list(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List uploaded files."""
-    st = state(ctx)
-    st.out.table(st.api().list_files(), FILE_COLUMNS, empty="no files")
+    state = app_state(ctx)
+    state.out.table(state.api().list_files(), FILE_COLUMNS, empty="no files")
 
 
 @app.command("delete")
 def files_delete(ctx: typer.Context, file_id: Annotated[str, typer.Argument(metavar="FILE_ID")], json_: JsonOpt = False) -> None:
     """Delete an uploaded file."""
-    st = state(ctx)
-    st.out.done(st.api().delete_file(file_id), f"deleted {file_id}")
+    state = app_state(ctx)
+    state.out.done(state.api().delete_file(file_id), f"deleted {file_id}")

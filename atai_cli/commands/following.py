@@ -20,18 +20,18 @@ from atai_cli.protocol.stops import StopReason
 class Follow:
     """One follow, built and checked before anything starts (bad flags exit 2 up front)."""
 
-    def __init__(self, st, flags: FollowFlags, *, fleet_mode: bool, command: str = "atai tail") -> None:
+    def __init__(self, state, flags: FollowFlags, *, fleet_mode: bool, command: str = "atai tail") -> None:
         from atai_cli.pipeline.cursors import CursorStore
         from atai_cli.pipeline.filters import EventFilter
         from atai_cli.pipeline.recorder import Recorder
 
-        st.settings  # loaded first: bad settings stop here, and the key joins the secrets kept out
-        self.st = st
+        state.settings  # loaded first: bad settings stop here, and the key joins the secrets kept out
+        self.state = state
         self.flags = flags
         self.fleet_mode = fleet_mode
         self.command = command
         self.filter = EventFilter(envelope=flags.envelope, types=flags.types, changes_only=flags.changes_only,
-                                  warn=st.out.warn)
+                                  warn=state.out.warn)
         self.forward_target = self.broker = None
         if flags.forward_to is not None and not flags.forward_to.strip():
             raise UsageError("--forward-to needs a URL (http://127.0.0.1:PORT/PATH or https://...)")
@@ -41,22 +41,22 @@ class Follow:
             from atai_cli.client.forward_targets import broker_settings, parse_target
 
             self.forward_target = parse_target(flags.forward_to, flags.insecure_forward)
-            st.keep_secret(self.forward_target.password)
-            self.broker = broker_settings(st.settings, st.env.environ)
+            state.keep_secret(self.forward_target.password)
+            self.broker = broker_settings(state.settings, state.env.environ)
             if self.forward_target.kind != "http":
                 from atai_cli.client.forwarder import require_extra
 
                 require_extra(self.forward_target.kind)  # exit 2 naming the extra, before anything starts
         # Known before the recorder and --exec are told which secrets to keep out.
-        self.forward_secret = st.forward_secret(flags.forward_secret) if flags.forward_to else None
+        self.forward_secret = state.forward_secret(flags.forward_secret) if flags.forward_to else None
         self.cursor_path = Path(flags.cursor_file) if flags.cursor_file else None
-        self.cursors = CursorStore(self.cursor_path, warn=st.out.warn)
+        self.cursors = CursorStore(self.cursor_path, warn=state.out.warn)
         try:
-            self.recorder = Recorder(Path(flags.record), append=flags.record_append, secrets=st.secrets()) if flags.record else None
+            self.recorder = Recorder(Path(flags.record), append=flags.record_append, secrets=state.secrets()) if flags.record else None
         except BaseException:
             self.cursors.release()
             raise
-        out = st.out
+        out = state.out
         if fleet_mode:
             self.shape = SHAPE_FLEET
         else:
@@ -73,34 +73,34 @@ class Follow:
         if self.fleet_mode:
             from atai_cli.output.fleet_view import FleetView
 
-            return FleetView(self.st.out.console, svg=self.flags.svg, session_ids=session_ids)
+            return FleetView(self.state.out.console, svg=self.flags.svg, session_ids=session_ids)
         from atai_cli.output.live import LiveView
 
-        return LiveView(self.st.out.console, session_ids[0] if session_ids else "", svg=self.flags.svg)
+        return LiveView(self.state.out.console, session_ids[0] if session_ids else "", svg=self.flags.svg)
 
     def _sinks(self, report: Callable[[str], None]) -> list:
         from atai_cli.pipeline.sinks import ExecSink, ForwardSink, StdoutSink, ViewSink
 
-        st, flags = self.st, self.flags
+        state, flags = self.state, self.flags
         # Lines are batched up to each network read; with a receiver or a command after stdout,
         # each line is flushed at once so it never waits for them.
         batched = self.view is None and not (flags.forward_to or flags.exec_)
         if batched:
             self.cursors.auto_commit = False  # a cursor is saved only past lines out of the buffer
         sinks: list = [ViewSink(self.view) if self.view is not None
-                       else StdoutSink(st.out.jsonl(batched=batched), st.out.warn,
+                       else StdoutSink(state.out.jsonl(batched=batched), state.out.warn,
                                        on_flushed=self.cursors.commit if batched and self.cursor_path else None)]
         if flags.forward_to:
             from atai_cli.client.forwarder import make_forwarder
 
             forward = ForwardSink(make_forwarder(flags.forward_to, self.forward_secret, timeout=flags.forward_timeout,
                                                  insecure=flags.insecure_forward, broker=self.broker,
-                                                 trace=st.out.trace if st.debug else None), report)
+                                                 trace=state.out.trace if state.debug else None), report)
             self.cursors = forward.hold_cursors(self.cursors)  # a broker's cursor moves on its acks
             sinks.append(forward)
         if flags.exec_:
-            sinks.append(ExecSink(flags.exec_, st.env.environ, st.secrets(),
-                                  st.env.stderr if self.view is None else None, report))
+            sinks.append(ExecSink(flags.exec_, state.env.environ, state.secrets(),
+                                  state.env.stderr if self.view is None else None, report))
         return sinks
 
     def run(self, api, session_ids: list[str], *, discover=None, on_open=None):
@@ -109,10 +109,10 @@ class Follow:
         from atai_cli.pipeline.cursors import gone_sessions
         from atai_cli.pipeline.fleet import Fleet
 
-        st, flags = self.st, self.flags
+        state, flags = self.state, self.flags
         self.view = view = self._view(session_ids)
-        reporter = view or (FleetLines(st.out) if self.fleet_mode else SingleSessionLines(st.out))
-        report = view.log if view is not None else st.out.line
+        reporter = view or (FleetLines(state.out) if self.fleet_mode else SingleSessionLines(state.out))
+        report = view.log if view is not None else state.out.line
         self.sinks = sinks = self._sinks(report)
         records = self._check_recording(api, session_ids) if self.recorder is not None and not discover else {}
         options = FollowOptions.resolve(flags, client_id=flags.client_id or new_client_id(), shape=self.shape)
@@ -165,7 +165,7 @@ class Follow:
     def conclude(self, *, destroyed: bool = False) -> None:
         """The closing line, or the error for how the follow ended."""
         result = self.result
-        out = self.st.out
+        out = self.state.out
         if result.stopped_by is StopReason.STDOUT_CLOSED:
             return  # the reader went away (`| head`): a quiet, clean end
         for sink in self.sinks:
@@ -206,14 +206,14 @@ class Follow:
                 raise error
             raise error  # type: ignore[misc]
         if result.stopped_by is StopReason.MAX_EVENTS:
-            self.st.out.info(f"stopped after {printed} (--max-events)")
+            self.state.out.info(f"stopped after {printed} (--max-events)")
         elif result.stopped_by is StopReason.IDLE:
-            self.st.out.info(f"stopped after {printed}: no lens output for {self.flags.idle_exit:g}s (--idle-exit)")
+            self.state.out.info(f"stopped after {printed}: no lens output for {self.flags.idle_exit:g}s (--idle-exit)")
         else:
-            self.st.out.info(f"stream ended after {printed}: {outcome.reason or 'done'}")
+            self.state.out.info(f"stream ended after {printed}: {outcome.reason or 'done'}")
 
     def _conclude_fleet(self, result, destroyed: bool) -> None:
-        out = self.st.out
+        out = self.state.out
         failed = [o for o in result.outcomes if o.failed]
         total = plural(result.printed, "event")
         sessions = plural(len(result.outcomes), "session")

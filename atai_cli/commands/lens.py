@@ -8,7 +8,7 @@ import typer
 
 from atai_cli.commands.base import AtaiTyper
 from atai_cli.commands.inputs import read_document
-from atai_cli.commands.options import JsonOpt, LensIdArg, QuietOpt, state
+from atai_cli.commands.options import JsonOpt, LensIdArg, QuietOpt, app_state
 from atai_cli.output import Column
 from atai_cli.protocol.channels import output_channel
 
@@ -29,16 +29,16 @@ def _with_channel(lens: dict) -> dict:
 @app.command("list")
 def lens_list(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List the lenses your key can use, with the output channel each one writes to."""
-    st = state(ctx)
-    st.out.table([_with_channel(lens) for lens in st.api().list_lenses()], LENS_COLUMNS, empty="no lenses")
+    state = app_state(ctx)
+    state.out.table([_with_channel(lens) for lens in state.api().list_lenses()], LENS_COLUMNS, empty="no lenses")
 
 
 @app.command("show")
 def lens_show(ctx: typer.Context, lens_id: LensIdArg, json_: JsonOpt = False) -> None:
     """Show one lens, and which output channel it uses (sse or read) and why."""
-    st = state(ctx)
-    lens = _with_channel(st.api().get_lens(lens_id))
-    st.out.record(lens, title=lens.get("lens_name"),
+    state = app_state(ctx)
+    lens = _with_channel(state.api().get_lens(lens_id))
+    state.out.record(lens, title=lens.get("lens_name"),
                   fields=("lens_id", "lens_name", "lens_status", "lens_modifiable", "output_channel",
                           "output_channel_reason", "lens_config"))
 
@@ -50,17 +50,17 @@ def lens_register(ctx: typer.Context, file: DocumentArg, quiet: QuietOpt = False
     Both shapes seen in practice work: {lens_name, lens_config: {...}} and
     {lens_config: {lens_name, ...}} (the body the API takes).
     """
-    st = state(ctx)
-    document = read_document(file, st.env.stdin)
+    state = app_state(ctx)
+    document = read_document(file, state.env.stdin)
     config = document["lens_config"] if isinstance(document.get("lens_config"), dict) and "lens_name" not in document else document
-    _created(st, st.api().register_lens(config), quiet, "registered")
+    _created(state, state.api().register_lens(config), quiet, "registered")
 
 
 @app.command("clone")
 def lens_clone(ctx: typer.Context, lens_id: LensIdArg, quiet: QuietOpt = False, json_: JsonOpt = False) -> None:
     """Clone a lens into one you can modify."""
-    st = state(ctx)
-    _created(st, st.api().clone_lens(lens_id), quiet, "cloned")
+    state = app_state(ctx)
+    _created(state, state.api().clone_lens(lens_id), quiet, "cloned")
 
 
 @app.command("modify")
@@ -75,9 +75,9 @@ def lens_modify(ctx: typer.Context, lens_id: LensIdArg, file: DocumentArg, json_
     """
     from atai_cli.protocol.lens_config import deep_merge, differences, normalise_changes
 
-    st = state(ctx)
-    name, changes = normalise_changes(read_document(file, st.env.stdin))
-    api = st.api()
+    state = app_state(ctx)
+    name, changes = normalise_changes(read_document(file, state.env.stdin))
+    api = state.api()
     current = api.get_lens(lens_id)
     merged = deep_merge(current.get("lens_config") or {}, changes)
     body: dict = {"lens_config": merged}
@@ -87,19 +87,19 @@ def lens_modify(ctx: typer.Context, lens_id: LensIdArg, file: DocumentArg, json_
     changed = differences(current.get("lens_config") or {}, lens.get("lens_config") or {})
     if name is not None and name != current.get("lens_name"):
         changed.insert(0, ("lens_name", current.get("lens_name"), name))
-    st.out.done(lens, f"modified {lens_id}: " + (", ".join(f"{path} {_short(old)} -> {_short(new)}" for path, old, new in changed)
+    state.out.done(lens, f"modified {lens_id}: " + (", ".join(f"{path} {_short(old)} -> {_short(new)}" for path, old, new in changed)
                                                   or "nothing changed"))
 
 
 @app.command("delete")
 def lens_delete(ctx: typer.Context, lens_id: LensIdArg, json_: JsonOpt = False) -> None:
     """Delete a lens you registered or cloned (its running sessions go on)."""
-    st = state(ctx)
-    st.out.done(st.api().delete_lens(lens_id), f"deleted {lens_id}")
+    state = app_state(ctx)
+    state.out.done(state.api().delete_lens(lens_id), f"deleted {lens_id}")
 
 
-def _created(st, lens: dict, quiet: bool, verb: str) -> None:
-    st.out.created(lens, f"{verb} {lens.get('lens_name', '')}", lens["lens_id"], quiet=quiet)
+def _created(state, lens: dict, quiet: bool, verb: str) -> None:
+    state.out.created(lens, f"{verb} {lens.get('lens_name', '')}", lens["lens_id"], quiet=quiet)
 
 
 def _short(value) -> str:

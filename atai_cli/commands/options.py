@@ -11,7 +11,7 @@ from atai_cli.commands import complete
 from atai_cli.state import AppState
 
 
-def state(ctx: typer.Context) -> AppState:
+def app_state(ctx: typer.Context) -> AppState:
     root = ctx.find_root()
     if not isinstance(root.obj, AppState):
         root.obj = AppState()
@@ -21,7 +21,7 @@ def state(ctx: typer.Context) -> AppState:
 def _json_mode(ctx: typer.Context, value: bool) -> bool:
     """--json on any command decides the output mode once, before the command runs."""
     if value:
-        state(ctx).json_output = True
+        app_state(ctx).json_output = True
     return value
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from atai_cli.commands.inputs import require_image
-from atai_cli.commands.options import JsonOpt, SessionIdArg, state
+from atai_cli.commands.options import JsonOpt, SessionIdArg, app_state
 from atai_cli.errors import OperationTimeout, ServerTimeout
 
 
@@ -28,15 +28,15 @@ def query(
     from atai_cli.protocol.processors import answers_queries, processor_names
 
     require_image(image)
-    st = state(ctx)
-    api = st.api()
+    state = app_state(ctx)
+    api = state.api()
     record = api.session_status(session_id)
     if not answers_queries(record.get("lens_config")):
         names = ", ".join(processor_names(record.get("lens_config"))) or "none"
-        st.out.warn(f"this lens's pipeline ({names}) has no model-query processor: the server may not answer "
+        state.out.warn(f"this lens's pipeline ({names}) has no model-query processor: the server may not answer "
                     f"(it gives up after about 60s)")
     try:
-        with st.out.spinner("waiting for the model…"):
+        with state.out.spinner("waiting for the model…"):
             answer = api.model_query(session_id, image, template=template, focus=focus, instruction=instruction,
                                      model_version=model_version, max_new_tokens=max_new_tokens, timeout=timeout)
     except OperationTimeout as exc:
@@ -44,4 +44,4 @@ def query(
             exc.message = f"model.query on {session_id} timed out after {timeout:g}s"
         exc.hint = "raise --timeout, or ask a lens whose pipeline answers queries (see `atai lens show`)"
         raise
-    st.out.result(answer.data, answer.text)
+    state.out.result(answer.data, answer.text)

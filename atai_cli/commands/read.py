@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from atai_cli.commands.options import JsonOpt, SessionIdArg, state
+from atai_cli.commands.options import JsonOpt, SessionIdArg, app_state
 from atai_cli.output import Column
 from atai_cli.protocol.channels import sse_writer
 
@@ -24,11 +24,11 @@ def read(
     On a terminal: a table. Piped, or with --json: one JSON line per message.
     Lenses with an SSE writer send nothing here; follow those with `atai tail`.
     """
-    st = state(ctx)
-    api = st.api()
+    state = app_state(ctx)
+    api = state.api()
     record = api.session_status(session_id)
-    messages = api.read_mailbox(session_id, client_id or st.client_id(), record=record)
-    out = st.out
+    messages = api.read_mailbox(session_id, client_id or state.client_id(), record=record)
+    out = state.out
     if out.mode == "tty":
         out.table(messages, MESSAGE_COLUMNS, empty="no new messages")
     else:

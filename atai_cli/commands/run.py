@@ -18,7 +18,7 @@ from atai_cli.commands.inputs import require_csv, require_file
 from atai_cli.commands.options import (
     ChangesOnlyOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt, ForwardToOpt, HeartbeatOpt,
     IdleExitOpt, InsecureForwardOpt, JsonOpt, LensIdArg, MaxEventsOpt, MetaOpt, RecordAppendOpt, RecordOpt, SvgOpt,
-    SetOpt, TimeoutOpt, TypesOpt, parse_set, state,
+    SetOpt, TimeoutOpt, TypesOpt, parse_set, app_state,
 )
 from atai_cli.errors import UsageError
 from atai_cli.pipeline.follow_options import FOLLOW_DEFAULTS as DEFAULTS
@@ -80,9 +80,9 @@ def run(
     follows it.
     """
     chosen = choose_input(csv, video, rtsp, file_id, parse_set(set_))
-    st = state(ctx)
-    out = st.out
-    api = st.api()
+    state = app_state(ctx)
+    out = state.out
+    api = state.api()
     lens = api.get_lens(lens_id)
     declared = streams.declared_inputs(lens.get("lens_config"))
     if chosen is None and not declared:
@@ -97,7 +97,7 @@ def run(
         forward_timeout=forward_timeout, insecure_forward=insecure_forward, exec_=exec_, changes_only=changes_only,
         record=record, record_append=record_append, svg=svg,
     )
-    follow = Follow(st, flags, fleet_mode=False, command="atai run")
+    follow = Follow(state, flags, fleet_mode=False, command="atai run")
     if chosen and chosen[2] is not None:
         upload = chosen[2]
         with out.progress(f"uploading {upload.name}", upload.stat().st_size) as update:

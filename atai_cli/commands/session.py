@@ -10,7 +10,7 @@ from atai_cli.commands import complete
 from atai_cli.commands.base import AtaiTyper
 from atai_cli.commands.inputs import parse_duration
 from atai_cli.commands.options import (
-    ConfigJsonOpt, JsonOpt, LensIdArg, QuietOpt, SessionIdArg, SetOpt, parse_json_object, parse_set, state,
+    ConfigJsonOpt, JsonOpt, LensIdArg, QuietOpt, SessionIdArg, SetOpt, parse_json_object, parse_set, app_state,
 )
 from atai_cli.errors import AtaiError, Interrupted, OperationTimeout, SomeFailed, UsageError
 from atai_cli.output import Column
@@ -47,8 +47,8 @@ def session_create(
     """Create a session on a lens and wait until it is RUNNING."""
     from atai_cli.protocol.status import short_status
 
-    st = state(ctx)
-    out, api = st.out, st.api()
+    state = app_state(ctx)
+    out, api = state.out, state.api()
     record = api.create_session(lens_id)
     session_id = record["session_id"]
     if not no_wait:
@@ -81,29 +81,29 @@ def session_list(
     json_: JsonOpt = False,
 ) -> None:
     """List active sessions."""
-    st = state(ctx)
-    api = st.api()
+    state = app_state(ctx)
+    api = state.api()
     if not watch:
-        st.out.table(api.list_sessions(), SESSION_COLUMNS, empty="no active sessions")
+        state.out.table(api.list_sessions(), SESSION_COLUMNS, empty="no active sessions")
         return
     from atai_cli.output.watch import watch_sessions
 
-    watch_sessions(st.out, api.list_sessions, SESSION_COLUMNS, interval)
+    watch_sessions(state.out, api.list_sessions, SESSION_COLUMNS, interval)
 
 
 @app.command("status")
 def session_status(ctx: typer.Context, session_id: SessionIdArg, json_: JsonOpt = False) -> None:
     """Show a session's record (session.status); the API key in it is redacted."""
-    st = state(ctx)
-    st.out.record(st.api().session_status(session_id), title=f"session {session_id}", fields=SUMMARY_FIELDS)
+    state = app_state(ctx)
+    state.out.record(state.api().session_status(session_id), title=f"session {session_id}", fields=SUMMARY_FIELDS)
 
 
 @app.command("validate")
 def session_validate(ctx: typer.Context, session_id: SessionIdArg, json_: JsonOpt = False) -> None:
     """Run session.validate; exits 1 when the session is not valid."""
-    st = state(ctx)
-    result = st.api().validate_session(session_id)
-    st.out.result(result.as_dict(), "valid" if result.is_valid else "not valid")
+    state = app_state(ctx)
+    result = state.api().validate_session(session_id)
+    state.out.result(result.as_dict(), "valid" if result.is_valid else "not valid")
     if not result.is_valid:
         raise AtaiError(f"session {session_id} is not valid: {'; '.join(result.errors) or 'no reason given'}")
 
@@ -125,15 +125,15 @@ def session_destroy(
     """Destroy sessions: by id, or every one a selector picks (--lens, --all, --older-than, --idle;
     selectors combine, all must hold). Selected sessions are listed and, on a terminal,
     confirmed first; destroys run concurrently and each failure is reported."""
-    st = state(ctx)
-    out = st.out
+    state = app_state(ctx)
+    out = state.out
     ages = parse_duration(older_than, "--older-than"), parse_duration(idle, "--idle")
     selecting = bool(lens or all_ or older_than or idle)
     if session_ids and selecting:
         raise UsageError("give session ids or selectors (--lens, --all, --older-than, --idle), not both")
     if not session_ids and not selecting:
         raise UsageError("nothing to destroy: give session ids, or --lens, --all, --older-than or --idle")
-    api = st.api()
+    api = state.api()
     if selecting:
         for lens_id in lens or []:
             api.get_lens(lens_id)  # an unknown lens is exit 4, before anything is destroyed
@@ -149,23 +149,23 @@ def session_destroy(
             out.report(chosen, f"dry run: {plural(len(ids), 'session')} would be destroyed")
             return
         if not yes:
-            if not st.env.interactive:
+            if not state.env.interactive:
                 raise UsageError(f"refusing to destroy {plural(len(ids), 'session')} without a terminal to confirm on",
                                  hint="add --yes (or check first with --dry-run)")
-            if not out.confirm(f"destroy {plural(len(ids), 'session')}?", st.env.interactive):
+            if not out.confirm(f"destroy {plural(len(ids), 'session')}?", state.env.interactive):
                 raise AtaiError("nothing destroyed", hint="add --yes to skip the question")
     else:
         ids = list(session_ids or [])
         if dry_run:
             out.info(f"dry run: would destroy {', '.join(ids)}")
             return
-    _destroy(st, api, ids, check_first=not selecting)
+    _destroy(state, api, ids, check_first=not selecting)
 
 
-def _destroy(st, api, ids: list[str], *, check_first: bool) -> None:
+def _destroy(state, api, ids: list[str], *, check_first: bool) -> None:
     from atai_cli.client.selection import destroy_many
 
-    out = st.out
+    out = state.out
     destroyed, failures = [], []
     for result in destroy_many(api, ids, check_first=check_first):
         session_id, error = result.session_id, result.error
@@ -196,6 +196,6 @@ def session_modify(
     params = {**parse_json_object(config_json, "--config-json"), **parse_set(set_)}
     if not params:
         raise UsageError("nothing to modify: give --set KEY=VALUE or --config-json")
-    st = state(ctx)
-    reply = st.api().modify_session(session_id, params)
-    st.out.done(reply, f"modified {session_id}: {', '.join(sorted(params))}")
+    state = app_state(ctx)
+    reply = state.api().modify_session(session_id, params)
+    state.out.done(reply, f"modified {session_id}: {', '.join(sorted(params))}")

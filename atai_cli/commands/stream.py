@@ -10,7 +10,7 @@ import typer
 
 from atai_cli.commands.base import AtaiTyper
 from atai_cli.commands.inputs import open_text
-from atai_cli.commands.options import ConfigJsonOpt, JsonOpt, SessionIdArg, SetOpt, parse_json_object, parse_set, state
+from atai_cli.commands.options import ConfigJsonOpt, JsonOpt, SessionIdArg, SetOpt, parse_json_object, parse_set, app_state
 from atai_cli.errors import AtaiError, Interrupted, UsageError
 from atai_cli.output.formats import plural
 from atai_cli.protocol import streams
@@ -40,9 +40,9 @@ def stream_set(
     stream_type = stream_type.value
     extra = {**parse_json_object(config_json, "--config-json"), **parse_set(set_)}
     config = streams.input_config(stream_type, file_id=file_id, rtsp_url=rtsp_url, size=size, fps=fps, extra=extra)
-    st = state(ctx)
-    reply = st.api().set_input(session_id, stream_type, config)
-    st.out.done(reply, f"input stream of {session_id} set to {streams.describe_input(streams.stream_event(stream_type, config))}")
+    state = app_state(ctx)
+    reply = state.api().set_input(session_id, stream_type, config)
+    state.out.done(reply, f"input stream of {session_id} set to {streams.describe_input(streams.stream_event(stream_type, config))}")
 
 
 @app.command("output")
@@ -59,16 +59,16 @@ def stream_output(
 
     stream_type = getattr(stream_type, "value", stream_type)
     config = {**parse_json_object(config_json, "--config-json"), **parse_set(set_)}
-    st = state(ctx)
-    api = st.api()
+    state = app_state(ctx)
+    api = state.api()
     if stream_type in streams.SSE_WRITERS:
         found = sse_writer(api.session_status(session_id).get("lens_config"))
         if found:
-            st.out.done({"is_valid": True, "error_messages": [], "already": found},
+            state.out.done({"is_valid": True, "error_messages": [], "already": found},
                         f"{session_id} already writes to the SSE consumer ({found}); nothing to attach")
             return
     reply = api.set_output(session_id, stream_type, config)
-    st.out.done(reply, f"{stream_type} attached to {session_id}")
+    state.out.done(reply, f"{stream_type} attached to {session_id}")
 
 
 @app.command("push")
@@ -91,12 +91,12 @@ def stream_push(
     fmt = getattr(fmt, "value", fmt)
     if fmt == "auto":
         fmt = "csv" if source != "-" and Path(source).suffix.lower() in (".csv", ".tsv") else "jsonl"
-    st = state(ctx)
+    state = app_state(ctx)
     expected = "a CSV file" if fmt == "csv" else "a JSON lines file"
-    handle = open_text(source, expected, st.env.stdin)
+    handle = open_text(source, expected, state.env.stdin)
     name = "stdin" if source == "-" else source
     events = csv_windows(handle, window, sensor_id, name) if fmt == "csv" else jsonl_events(handle, name)
-    out = st.out
+    out = state.out
     sent = 0
     try:
         with out.spinner(f"pushing to {session_id}") as spin:
@@ -106,7 +106,7 @@ def stream_push(
                 if spin is not None:
                     spin.update(f"pushing to {session_id}: {plural(skip + count, 'window')} sent")
 
-            st.api().push(session_id, islice(events, skip, None), rate, on_sent=progress)
+            state.api().push(session_id, islice(events, skip, None), rate, on_sent=progress)
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted after {plural(sent, 'window')}",
                           hint=f"resume with: atai stream push {session_id} {source} --skip {skip + sent}") from None

@@ -11,7 +11,7 @@ from atai_cli.commands.following import Follow
 from atai_cli.commands.options import (
     Channel, ChangesOnlyOpt, ChannelOpt, CursorFileOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt,
     ForwardToOpt, GiveUpOpt, HeartbeatOpt, IdleExitOpt, InsecureForwardOpt, JsonOpt, MaxEventsOpt, MetaOpt,
-    RecordAppendOpt, RecordOpt, SvgOpt, TimeoutOpt, TypesOpt, state,
+    RecordAppendOpt, RecordOpt, SvgOpt, TimeoutOpt, TypesOpt, app_state,
 )
 from atai_cli.errors import UsageError
 from atai_cli.pipeline.follow_options import FOLLOW_DEFAULTS as DEFAULTS
@@ -73,9 +73,9 @@ def tail(
         exec_=exec_, changes_only=changes_only, record=record, record_append=record_append,
         discover_interval=discover_interval, svg=svg,
     )
-    st = state(ctx)
-    follow = Follow(st, flags, fleet_mode=len(ids) > 1 or selecting)
-    api = st.api(**({"give_up_after": give_up_after} if give_up_after else {}))
+    state = app_state(ctx)
+    follow = Follow(state, flags, fleet_mode=len(ids) > 1 or selecting)
+    api = state.api(**({"give_up_after": give_up_after} if give_up_after else {}))
     discover = None
     if selecting:
         wanted = set(lens or [])

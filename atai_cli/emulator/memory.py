@@ -19,7 +19,7 @@ from typing import Any
 
 from atai_cli.emulator.tuning import EmulatorConfig
 from atai_cli.emulator.catalog import builtin_lenses
-from atai_cli.protocol import status as st
+from atai_cli.protocol import status
 from atai_cli.protocol.channels import sse_writer
 
 
@@ -103,7 +103,7 @@ class Session:
     lens: dict
     lens_config: dict
     retention: int
-    status: str = st.REGISTERED
+    status: str = status.REGISTERED
     registration_timestamp: float = field(default_factory=time.time)
     session_start_timestamp: float | None = None
     session_destroyed_timestamp: float | None = None
@@ -141,7 +141,7 @@ class Session:
 
     @property
     def destroyed(self) -> bool:
-        return self.status in (st.DESTROYED, st.STALE)
+        return self.status in (status.DESTROYED, status.STALE)
 
     @property
     def uses_sse(self) -> bool:
@@ -193,7 +193,7 @@ class Session:
             "num_outputs": self.num_outputs,
             "num_events": self.num_events,
             "lens_config": self.lens_config,
-            "session_status": st.ENUM_PREFIX + self.status,
+            "session_status": status.ENUM_PREFIX + self.status,
             "session_runner": "lens_service:runner:atai-emulator",
             "session_endpoint": endpoint,
             "node_tag": "default",

@@ -37,8 +37,8 @@ from typing import Iterable
 
 from atai_cli.emulator.background import start_task
 from atai_cli.errors import UsageError
-from atai_cli.protocol import status as st
-from atai_cli.protocol.recording import Recording, RecordedEvent, read_recording, replay_lens_id
+from atai_cli.protocol import status
+from atai_cli.protocol.recording_format import Recording, RecordedEvent, read_recording, replay_lens_id
 from atai_cli.protocol.streams import SSE_WRITER
 
 NOOP_PROCESSOR = "lens_noop_processor"
@@ -207,7 +207,7 @@ class Player:
         self._maybe_start()
 
     def _maybe_start(self) -> None:
-        if self.started or not self.wanted or self.session.status != st.RUNNING:
+        if self.started or not self.wanted or self.session.status != status.RUNNING:
             return
         self.started = True
         self.clock = time.monotonic()

@@ -22,7 +22,7 @@ from atai_cli.emulator.background import start_task
 from atai_cli.emulator.processors import is_sensor_logs, model_parameters
 from atai_cli.emulator.processors import camera, csv_table, sensor_logs, synthetic, timeseries
 from atai_cli.emulator.memory import EmulatorState, Session
-from atai_cli.protocol import status as st
+from atai_cli.protocol import status
 from atai_cli.protocol.streams import (
     CSV_READER, JSONL_READER, RTSP_READERS, SENSOR_STREAMER, SYNTHETIC_READER, VIDEO_READER, declared_inputs,
 )
@@ -41,11 +41,11 @@ async def start_runner(state: EmulatorState, session: Session) -> None:
     if session.destroyed:
         return
     if state.config.fail_sessions:
-        session.status = st.FAILED
+        session.status = status.FAILED
         session.errors = ["Failed to fetch session_runner!"]
         session.touch()
         return
-    session.status = st.RUNNING
+    session.status = status.RUNNING
     session.session_start_timestamp = time.time()
     session.num_updates += 1
     session.touch()
@@ -163,7 +163,7 @@ def validation_problems(state: EmulatorState, session: Session) -> list[str]:
     session is judged like a RUNNING one: what matters is whether it can run."""
     if session.destroyed:
         return [f"Session {session.session_id} was destroyed ({session.status})"]
-    if session.status == st.FAILED:
+    if session.status == status.FAILED:
         return list(session.errors) or ["The session failed"]
     problems = lens_checks.config_problems(session.lens_config, lambda file_id: state.files.path(file_id) is not None)
     return list(dict.fromkeys(problems + session.input_errors))

@@ -14,7 +14,7 @@ from atai_cli.emulator import lens_checks, runner
 from atai_cli.protocol.processors import answers_queries
 from atai_cli.emulator.processors import camera, common, csv_table, model_parameters, n_shot
 from atai_cli.emulator.memory import EmulatorState, Session
-from atai_cli.protocol import status as st
+from atai_cli.protocol import status
 from atai_cli.protocol.messages import QUERY_TIMED_OUT, unknown_session
 from atai_cli.protocol.streams import output_problems
 
@@ -198,7 +198,7 @@ def replays_only(session: Session) -> str:
 def destroy_session(session: Session) -> None:
     if session.destroyed:
         return
-    session.status = st.DESTROYED
+    session.status = status.DESTROYED
     session.session_destroyed_timestamp = time.time()
     session.touch()
     for task in list(session.tasks):

@@ -9,7 +9,7 @@ import time
 from typing import AsyncIterator
 
 from atai_cli.emulator.memory import EmulatorState, Session
-from atai_cli.protocol import status as st
+from atai_cli.protocol import status
 
 BATCH = 512
 
@@ -99,7 +99,7 @@ async def stream(state: EmulatorState, session: Session, cursor: int) -> AsyncIt
             if wait <= 0:
                 yield envelope({"type": "sse.stream.heartbeat", "event_data": {
                     "session_id": session.session_id,
-                    "session_status": session.status if session.status != st.REGISTERED else st.RUNNING,
+                    "session_status": session.status if session.status != status.REGISTERED else status.RUNNING,
                     "num_messages": sent,
                     "num_bytes": num_bytes,
                     "message_timeout": round(now - last_output, 1),

@@ -1,4 +1,4 @@
-"""Timings and fault injection. 16 of these are flags of `atai emulator` (commands/emulate.py);
+"""Timings and fault injection. 16 of these are flags of `atai emulator` (commands/emulator.py);
 every one can be changed at run time with POST /_emulator/config (tests use that to make slow
 cases fast and to inject faults). Values are checked and coerced by the model, on every change."""
 

@@ -22,7 +22,7 @@ from atai_cli.output.formats import summary
 from atai_cli.output.live import RateMeter, RedrawnView, state_text
 from atai_cli.output.state_view import StateHistory, short_result
 from atai_cli.output.tables import Spec, fit, rich_table
-from atai_cli.protocol.records import OutputEvent, StreamStatus
+from atai_cli.protocol.events import OutputEvent, StreamStatus
 
 PALETTE = (
     "cyan", "magenta", "green", "yellow", "blue", "bright_red", "bright_cyan", "bright_magenta",

@@ -6,7 +6,7 @@ import json
 from typing import Any, TextIO
 
 from atai_cli.errors import StdoutClosed
-from atai_cli.protocol.records import OutputEvent
+from atai_cli.protocol.events import OutputEvent
 
 # How an event becomes a line (contract "tail", "several sessions", "one event shape").
 SHAPE_DATA = "data"  # the event's data exactly as the server sent it

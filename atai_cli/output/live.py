@@ -18,7 +18,7 @@ from rich.cells import cell_len
 from atai_cli.output.formats import plural, printable, summary
 from atai_cli.output.state_view import StateHistory, short_result
 from atai_cli.output.reporters import describe_status, outcome_warnings
-from atai_cli.protocol.records import OutputEvent, StreamStatus
+from atai_cli.protocol.events import OutputEvent, StreamStatus
 
 MAX_ROWS = 200
 ECHO_MARGIN = 3  # columns left free for the terminal's "^C"

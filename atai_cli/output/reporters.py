@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from atai_cli.output import Output
 from atai_cli.protocol.outcomes import Reporter, SessionOutcome
-from atai_cli.protocol.records import StreamStatus
+from atai_cli.protocol.events import StreamStatus
 from atai_cli.protocol.stops import StopReason
 
 

@@ -7,7 +7,7 @@ import threading
 from typing import Any, Callable, Iterable
 
 from atai_cli.errors import UsageError
-from atai_cli.protocol.records import OutputEvent
+from atai_cli.protocol.events import OutputEvent
 
 _MISSING = object()
 

@@ -27,7 +27,7 @@ from atai_cli.pipeline.follow_options import FollowOptions
 from atai_cli.pipeline.recorder import Recorder
 from atai_cli.pipeline.sinks import Sink
 from atai_cli.pipeline.worker import FleetShared, Worker
-from atai_cli.protocol import status as st
+from atai_cli.protocol import status
 from atai_cli.protocol.outcomes import FleetResult, Reporter, SessionOutcome
 from atai_cli.protocol.stops import StopReason
 
@@ -104,7 +104,7 @@ class Fleet:
                 found = []  # the next round tries again; following sessions go on meanwhile
             for record in found:
                 sid = record.get("session_id")
-                if sid and record.get("session_status") not in st.ENDED:
+                if sid and record.get("session_status") not in status.ENDED:
                     self.add(sid)
             stop.wait(self.opts.discover_interval)
 

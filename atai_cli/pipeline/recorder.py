@@ -1,5 +1,5 @@
 """--record FILE: every received lens output event, before filtering, flushed as it is written
-(protocol/recording.py has the format). It sees events before the filters and sinks do.
+(protocol/recording_format.py has the format). It sees events before the filters and sinks do.
 
 The header names every session the command was given: lines wait (in memory, for the moment it
 takes each session to answer its first status) until all of them are known, then go out as they
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import IO
 
 from atai_cli.errors import UsageError
-from atai_cli.protocol import recording
-from atai_cli.protocol.records import OutputEvent
+from atai_cli.protocol import recording_format
+from atai_cli.protocol.events import OutputEvent
 from atai_cli.protocol.redact import redact_text
 
 
@@ -41,7 +41,7 @@ class Recorder:
             if not append:
                 raise UsageError(f"{path} already exists: refusing to append to a recording",
                                  hint="choose a new file, or pass --record-append to add to it")
-            self._existing = recording.read_header(path)  # exit 2 when it is not a recording
+            self._existing = recording_format.read_header(path)  # exit 2 when it is not a recording
             self._base = self._resume_offset(self._existing)
         try:
             self._handle: IO[str] | None = open(path, "a" if self._existing is not None else "w", encoding="utf-8")
@@ -97,10 +97,10 @@ class Recorder:
     def _resume_offset(self, existing: dict) -> float:
         """Where appended lines continue: after the last recorded `t`, and no earlier than
         the real time since the recording was created."""
-        created = recording.parse_created_at(existing["created_at"])
+        created = recording_format.parse_created_at(existing["created_at"])
         self._created = created
         since_created = max(0.0, (datetime.now(timezone.utc) - created).total_seconds())
-        return max(since_created, recording.last_t(self.path))
+        return max(since_created, recording_format.last_t(self.path))
 
     def _write(self, text: str) -> None:
         assert self._handle is not None
@@ -112,7 +112,7 @@ class Recorder:
     def _ensure_header(self) -> None:
         if not self._header_written:
             self._header_written = True
-            self._write(json.dumps(recording.header(self._sessions, self._created)))
+            self._write(json.dumps(recording_format.header(self._sessions, self._created)))
 
     def write(self, event: OutputEvent) -> None:
         if event.envelope:
@@ -121,7 +121,7 @@ class Recorder:
             if self._handle is None:
                 return
             t = self._base + time.monotonic() - self._started
-            line = json.dumps(recording.event_line(t, event), separators=(",", ":"), ensure_ascii=False, default=str)
+            line = json.dumps(recording_format.event_line(t, event), separators=(",", ":"), ensure_ascii=False, default=str)
             self.written += 1
             if self._waiting_for:
                 self._held.append(line)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Mapping
 
 from atai_cli.errors import StdoutClosed, UsageError
-from atai_cli.protocol.records import OutputEvent
+from atai_cli.protocol.events import OutputEvent
 from atai_cli.protocol.redact import redact_text
 
 # What --exec children never see, whatever the user's environment holds.

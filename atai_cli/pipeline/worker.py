@@ -22,10 +22,10 @@ from atai_cli.pipeline.filters import EventFilter
 from atai_cli.pipeline.follow_options import FollowOptions
 from atai_cli.pipeline.recorder import Recorder
 from atai_cli.pipeline.sinks import Sink
-from atai_cli.protocol import status as st
+from atai_cli.protocol import status
 from atai_cli.protocol.channels import choose_channel, sse_writer
 from atai_cli.protocol.outcomes import Reporter, SessionOutcome, SessionState
-from atai_cli.protocol.records import STREAM_END, OutputEvent, StreamStatus
+from atai_cli.protocol.events import STREAM_END, OutputEvent, StreamStatus
 from atai_cli.protocol.stops import StopReason
 
 # A follower needs little stack; 200 threads' reservations stay small. The command edge sets it
@@ -155,7 +155,7 @@ class Worker:
             outcome.lens_id, outcome.channel, outcome.why = record.get("lens_id"), channel, why
             if fleet.recorder is not None:
                 fleet.recorder.add_session(self.session_id, outcome.lens_id, channel)
-            if record.get("session_status") != st.RUNNING:
+            if record.get("session_status") != status.RUNNING:
                 record = fleet.api.wait_running(self.session_id, fleet.opts.wait_timeout)
             if self.stop.is_set():
                 return
@@ -256,7 +256,7 @@ class Worker:
         except NotFoundError:
             self.outcome.reason = "session was destroyed"
             return False
-        return record.get("session_status") == st.RUNNING
+        return record.get("session_status") == status.RUNNING
 
     def _status_changed(self, status: StreamStatus) -> None:
         self.outcome.status = status

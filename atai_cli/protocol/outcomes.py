@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
-from atai_cli.protocol.records import StreamStatus
+from atai_cli.protocol.events import StreamStatus
 from atai_cli.protocol.stops import StopReason
 
 

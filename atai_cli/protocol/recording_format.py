@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from atai_cli.errors import UsageError
-from atai_cli.protocol.records import OutputEvent
+from atai_cli.protocol.events import OutputEvent
 from atai_cli.protocol.redact import redact
 
 FORMAT = 1

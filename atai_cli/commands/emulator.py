@@ -77,9 +77,9 @@ def emulator(
         from atai_cli.errors import UsageError
 
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="pick another --port, or --port 0") from exc
-    from atai_cli.commands.options import state
+    from atai_cli.commands.options import app_state
 
-    out = state(ctx).out
+    out = app_state(ctx).out
     out.text(f"ATAI_API_ENDPOINT={server.endpoint}\nATAI_API_KEY={server.api_key}")
     out.info(f"atai emulator listening on {server.endpoint} (Ctrl-C to stop)")
     for each in replays:
