@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
 from atai_cli.emulator.catalog import CAMERA_LENS_ID, MAILBOX_LENS_ID, SSE_LENS_ID
-from conftest import SAMPLE_CSV
+from conftest import SAMPLE_CSV, run_cli
 
 
 def as_json(result):
@@ -320,3 +323,126 @@ def test_read_on_an_sse_session_points_to_tail(cli, emu):
     session_id = emu.running_session(SSE_LENS_ID)
     result = cli("read", session_id)
     assert result.exit_code == 0 and result.lines == [] and f"atai tail {session_id}" in result.stderr
+
+
+@pytest.mark.parametrize("setting", ["window_size=abc", "window_size=0"])
+def test_bad_reader_settings_are_refused_with_the_reason(cli, emu, setting):
+    emu.upload("sample.csv", SAMPLE_CSV.read_bytes())
+    sid = emu.running_session(SSE_LENS_ID)
+    result = cli("stream", "set", sid, "--type", "csv_file_reader", "--file-id", "sample.csv", "--set", setting)
+    assert result.exit_code == 2 and "window_size must be a positive integer" in result.stderr  # refused before sending
+    via_json = cli("stream", "set", sid, "--type", "csv_file_reader", "--config-json", '{"file_id": "sample.csv", "window_size": -1}')
+    assert via_json.exit_code == 2
+
+
+def test_a_server_rejection_is_exit_1(cli, emu):
+    sid = emu.running_session(SSE_LENS_ID)
+    result = cli("stream", "set", sid, "--type", "kafka_reader", "--set", 'topic_ids=["t"]')  # the emulator has no Kafka
+    assert result.exit_code == 1 and "input_stream.set rejected" in result.stderr
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
+
+
+def test_binary_files_are_refused_with_what_was_expected(cli, emu, tmp_path):
+    image = tmp_path / "frame.png"
+    image.write_bytes(PNG)
+    sid = emu.running_session(CAMERA_LENS_ID)
+    for args, expected in (
+        (["lens", "register", str(image)], "is not a YAML or JSON document"),
+        (["lens", "modify", "lns-x", str(image)], "is not a YAML or JSON document"),
+        (["stream", "push", sid, str(image)], "is not a JSON lines file"),
+        (["stream", "push", sid, str(image), "--format", "csv"], "is not a CSV file"),
+        (["run", SSE_LENS_ID, "--csv", str(image)], "is not a CSV file"),
+    ):
+        result = cli(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert str(image) in result.stderr and expected in result.stderr and "Traceback" not in result.stderr
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    query = cli("query", sid, "--image", str(text))
+    assert query.exit_code == 2 and "is not a JPEG or PNG image" in query.stderr
+    assert cli("query", sid, "--image", str(image)).exit_code == 0
+
+
+def test_lens_modify_deep_merges_into_lens_config_and_says_what_changed(cli, emu, tmp_path):
+    lens_id = cli("lens", "clone", SSE_LENS_ID, "-q").stdout.strip()
+    before = json.loads(cli("lens", "show", lens_id, "--json").stdout)["lens_config"]
+    changes = tmp_path / "changes.yaml"
+    changes.write_text("model_parameters:\n  window_size: 20\n")
+    result = cli("lens", "modify", lens_id, str(changes))
+    assert result.exit_code == 0, result.stderr
+    assert "model_parameters.window_size 10 -> 20" in result.stderr
+    after = json.loads(cli("lens", "show", lens_id, "--json").stdout)["lens_config"]
+    assert after["model_parameters"]["window_size"] == 20 and "model_parameters" not in after["model_parameters"]
+    assert after["model_parameters"]["step_size"] == before["model_parameters"]["step_size"]  # merged, not replaced
+    changes.write_text("lens_config:\n  model_parameters:\n    step_size: 5\n")
+    assert cli("lens", "modify", lens_id, str(changes)).exit_code == 0
+    merged = json.loads(cli("lens", "show", lens_id, "--json").stdout)["lens_config"]
+    assert merged["model_parameters"]["window_size"] == 20 and merged["model_parameters"]["step_size"] == 5
+    assert merged["output_streams"] == before["output_streams"] and merged["model_pipeline"] == before["model_pipeline"]
+    assert "deep-merged" in cli("lens", "modify", "--help").stdout
+
+
+def test_hints_point_the_right_way(cli, emu):
+    unknown_lens = cli("session", "create", "lns-nope")
+    assert unknown_lens.exit_code == 4 and "atai lens list" in unknown_lens.stderr
+    sid = emu.running_session(SSE_LENS_ID)
+    already = cli("stream", "output", sid)
+    assert already.exit_code == 0 and "already writes to the SSE consumer" in already.stderr
+    assert cli("session", "destroy", sid).exit_code == 0
+    status = cli("session", "status", sid)
+    assert status.exit_code == 4 and f"session {sid} was destroyed" in status.stderr
+    assert status.stderr.count(sid) == 1
+    tail = cli("tail", sid)
+    assert tail.exit_code == 0 and "already destroyed" in tail.stderr
+
+
+def test_query_on_a_lens_that_does_not_answer_warns_and_times_out_with_the_seconds(cli, emu, tmp_path):
+    emu.configure(query_timeout_s=30)
+    image = tmp_path / "frame.png"
+    image.write_bytes(PNG)
+    sid = emu.running_session(SSE_LENS_ID)
+    result = cli("query", sid, "--image", str(image), "--timeout", "1")
+    assert result.exit_code == 5
+    assert "has no model-query processor" in result.stderr and "timed out after 1s" in result.stderr
+
+
+def test_session_list_in_a_pipe_can_be_grepped(emu):
+    for _ in range(3):
+        emu.running_session(SSE_LENS_ID)
+    listing = subprocess.run(f"{sys.executable} -m atai_cli session list | grep -c RUNNING", shell=True,
+                             capture_output=True, text=True, env=os.environ)
+    assert listing.stdout.strip() == "3"
+    result = run_cli("session", "list")
+    header, *rows = result.stdout.splitlines()
+    assert header.split("\t")[:3] == ["SESSION ID", "LENS ID", "STATUS"]
+    assert all(len(row.split("\t")) == len(header.split("\t")) for row in rows)
+    import re
+
+    assert re.fullmatch(r"\d+(\.\d)?s|\d+m\d\ds", rows[0].split("\t")[3])  # AGE is a duration, not 1.234567
+
+
+def test_lens_show_prints_the_config_as_yaml(cli, emu):
+    result = cli("lens", "show", SSE_LENS_ID, tty=True)
+    assert "model_pipeline:" in result.stdout and "- processor_name: lens_timeseries_state_processor" in result.stdout
+
+
+def test_plurals(cli, emu):
+    emu.configure(idle_timeout_s=0.3)
+    sid = emu.running_session(SSE_LENS_ID)
+    one = cli("tail", sid, "--max-events", "1", "--envelope")
+    assert "after 1 event " in one.stderr or one.stderr.rstrip().endswith("1 event (--max-events)")
+    assert "1 events" not in one.stderr
+
+
+def test_read_without_a_session_endpoint_is_a_clear_protocol_error(cli, emu, monkeypatch):
+    from atai_cli.client import api as api_module
+
+    session_id = emu.running_session(MAILBOX_LENS_ID)
+    original = api_module.LensApi.session_status
+    monkeypatch.setattr(api_module.LensApi, "session_status",
+                        lambda self, sid: {k: v for k, v in original(self, sid).items() if k != "session_endpoint"})
+    result = cli("read", session_id)
+    assert result.exit_code == 1 and "has no session_endpoint" in result.stderr
+    assert "KeyError" not in result.stderr

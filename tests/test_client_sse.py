@@ -236,3 +236,12 @@ def test_flush_policy_engages_on_httpx_streams(emu):
             assert "read" in vars(stream)
             restore()
             assert "read" not in vars(stream)
+
+
+def test_a_payload_type_that_is_not_a_string_is_no_type(emu):
+    from atai_cli.client.sse_decoder import ServerSentEvent
+    from atai_cli.client.sse_follower import SseFollower
+
+    follower = SseFollower(None, "http://x")
+    event = follower._to_output(ServerSentEvent('{"type": 5, "event_data": 1}'))
+    assert event.type is None and not event.envelope and event.kind == "message"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from atai_cli.client.sse_decoder import EventStreamDecoder
+from atai_cli.client.sse_decoder import EventStreamDecoder, StreamTooLarge
 
 
 def decode(stream: bytes, chunks: list[bytes] | None = None, last_id: str = ""):
@@ -132,3 +132,13 @@ def test_own_id_flag_for_duplicate_suppression():
     decoder = EventStreamDecoder()
     events = decoder.feed(b"id: 1\ndata: a\n\ndata: b\n\n")
     assert [e.has_id for e in events] == [True, False]
+
+
+def test_a_line_that_never_ends_is_refused(monkeypatch):
+    from atai_cli.client import sse_decoder
+
+    monkeypatch.setattr(sse_decoder, "MAX_LINE", 1000)
+    decoder = EventStreamDecoder()
+    with pytest.raises(StreamTooLarge):
+        for _ in range(20):
+            decoder.feed(b"data: " + b"x" * 100)

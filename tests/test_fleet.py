@@ -207,3 +207,26 @@ def test_one_session_keeps_the_v1_output(cli, emu):
     assert result.exit_code == 0
     assert all("session_id" not in json.loads(line) for line in result.lines)
     assert "+ " not in result.stderr
+
+
+def means(line: dict) -> float:
+    return line["data"]["data"]["channel_means"][0]
+
+
+def push(emu, session_id, values):
+    with emu.api() as api:
+        for value in values:
+            api.session_event(session_id, "session.update", {"type": "data.json", "event_data": {"sensor_data": [[value]]}})
+
+
+def test_max_events_across_sessions_never_moves_a_cursor_past_what_was_not_printed(emu, tmp_path):
+    a, b = emu.running_session(MAILBOX_LENS_ID), emu.running_session(MAILBOX_LENS_ID)
+    push(emu, a, range(6))
+    push(emu, b, range(10, 16))
+    cursor = tmp_path / "c.json"
+    first = run_cli("tail", a, b, "--max-events", "3", "--cursor-file", str(cursor))
+    assert first.exit_code == 0, first.stderr
+    second = run_cli("tail", a, b, "--cursor-file", str(cursor), "--idle-exit", "1")
+    assert second.exit_code == 0, second.stderr
+    seen = Counter((line["session_id"], means(line)) for line in map(json.loads, first.lines + second.lines))
+    assert seen == Counter({**{(a, float(n)): 1 for n in range(6)}, **{(b, float(n)): 1 for n in range(10, 16)}})

@@ -7,14 +7,18 @@ import io
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
+from atai_cli.client.forwarder import check_forward_url, header_value
 from atai_cli.emulator.catalog import MAILBOX_LENS_ID, SSE_LENS_ID
+from atai_cli.errors import UsageError
 from atai_cli.protocol.signing import verify
-from conftest import SAMPLE_CSV, atai_process, run_cli
+from conftest import SAMPLE_CSV, atai_process, run_cli, subprocess_env
 from receiver import Receiver, Script, free_port
 
 CSV_INPUT = {"stream_type": "csv_file_reader", "stream_config": {"file_id": "sample.csv"}}
@@ -303,3 +307,67 @@ def test_the_forward_secret_never_reaches_exec_or_a_recording(emu, csv_session, 
                          "--exec", f"env > {tmp_path}/env.txt", "--record", str(record))
     assert result.exit_code == 0, result.stderr
     assert SECRET not in (tmp_path / "env.txt").read_text() and SECRET not in record.read_text()
+
+
+def test_idle_exit_does_not_count_while_a_receiver_holds_an_event(emu, tmp_path):
+    emu.upload("sample.csv", SAMPLE_CSV.read_bytes())
+    emu.configure(idle_timeout_s=0)
+    port = free_port()
+    import threading
+
+    def come_back_later() -> None:
+        time.sleep(2.5)  # longer than --idle-exit: the receiver is down all that time
+        with Receiver(port=port) as receiver:
+            box["receiver"] = receiver
+            done.wait(30)
+
+    box, done = {}, threading.Event()
+    threading.Thread(target=come_back_later, daemon=True).start()
+    result = run_cli("run", SSE_LENS_ID, "--csv", str(SAMPLE_CSV), "--forward-to", f"http://127.0.0.1:{port}/",
+                     "--forward-secret", "s", "--idle-exit", "1")
+    delivered = [r.headers["Atai-Event-Id"] for r in box["receiver"].delivered()]
+    done.set()
+    assert result.exit_code == 0, result.stderr
+    assert delivered == ["1", "2", "3", "4", "5", "6"]
+    assert "6 delivered" in result.stderr
+
+
+def test_ctrl_c_at_the_terminal_waits_for_the_exec_command_then_terminates_it(emu, tmp_path):
+    emu.upload("sample.csv", SAMPLE_CSV.read_bytes())
+    emu.configure(idle_timeout_s=0)
+    sid = emu.running_session(SSE_LENS_ID)
+    cursor, pidfile = tmp_path / "c.json", tmp_path / "child.pid"
+    env = subprocess_env(emu, XDG_CONFIG_HOME=str(tmp_path))
+    tail = subprocess.Popen([sys.executable, "-m", "atai_cli", "tail", sid, "--cursor-file", str(cursor), "--exec",
+                             f"echo $$ > {pidfile}; sleep 60"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    emu.wait_for_reader(sid)
+    with emu.api() as api:
+        api.session_event(sid, "input_stream.set", CSV_INPUT)
+    emu.wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=30)
+    os.killpg(tail.pid, signal.SIGINT)  # what Ctrl-C at the terminal does: the whole group
+    assert tail.wait(timeout=30) == 130
+    stderr = tail.stderr.read()
+    assert "exec terminated at exit" in stderr and "exited -2" not in stderr
+    assert json.loads(cursor.read_text())[sid]["last_event_id"] is None  # the first event was not handled
+
+
+@pytest.mark.parametrize("url", ["http://[::1/", "http://127.0.0.1:99999/", "http://127.0.0.1:abc/"])
+def test_bad_forward_urls_are_usage_errors(url):
+    with pytest.raises(UsageError):
+        check_forward_url(url)
+
+
+def test_server_data_in_headers_is_made_safe():
+    assert header_value("inference.résult\nX-Evil: 1") == "inference.r%C3%A9sult%0AX-Evil: 1"
+    assert header_value("lsn-26120100") == "lsn-26120100"
+
+
+def test_exec_with_a_large_line_and_a_command_that_ignores_stdin(emu):
+    emu.configure(idle_timeout_s=0)
+    sid = emu.running_session(MAILBOX_LENS_ID)
+    with emu.api() as api:
+        api.session_event(sid, "input_stream.set", {"stream_type": "synthetic_reader",
+                                                    "stream_config": {"count": 2, "rate_hz": 50, "payload_bytes": 300_000}})
+    result = run_cli("tail", sid, "--exec", "true", "--max-events", "2", "--client-id", "big", "--timeout", "30")
+    assert result.exit_code == 0, result.stderr

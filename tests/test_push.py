@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 
 from atai_cli.client.push import Pacer
 from atai_cli.emulator.catalog import MAILBOX_LENS_ID
-from conftest import SAMPLE_CSV
+from conftest import SAMPLE_CSV, atai_process
 
 
 class FakeClock:
@@ -81,3 +82,15 @@ def test_push_bad_input(cli, emu, tmp_path):
     assert cli("stream", "push", session_id, str(tmp_path / "missing.jsonl")).exit_code == 2
     assert cli("stream", "push", session_id, "-", "--format", "xml", input="").exit_code == 2
     assert cli("stream", "push", "lsn-nope", "-", input="{}\n").exit_code == 4
+
+
+def test_ctrl_c_during_push_says_how_to_skip(emu, tmp_path):
+    sid = emu.running_session(MAILBOX_LENS_ID)
+    data = tmp_path / "readings.jsonl"
+    data.write_text("".join(json.dumps({"value": n}) + "\n" for n in range(100)))
+    push = atai_process(emu, "stream", "push", sid, str(data), "--rate", "20")
+    emu.wait_for(lambda: emu.session(sid).num_inputs >= 3)
+    push.send_signal(signal.SIGINT)
+    assert push.wait(timeout=30) == 130
+    stderr = push.stderr.read()
+    assert f"resume with: atai stream push {sid} {data} --skip " in stderr

@@ -110,3 +110,30 @@ def test_appending_to_a_file_that_is_not_a_recording_is_refused(emu, tmp_path):
     result = run_cli("tail", "lsn-x", "--record", str(path), "--record-append")
     assert result.exit_code == 2 and f"{path}:1" in result.stderr
     assert path.read_text() == "hello\n"
+
+
+def push(emu, session_id, values):
+    with emu.api() as api:
+        for value in values:
+            api.session_event(session_id, "session.update", {"type": "data.json", "event_data": {"sensor_data": [[value]]}})
+
+
+def test_appending_to_a_recording_keeps_its_clock_going(emu, tmp_path):
+    sid = emu.running_session(MAILBOX_LENS_ID)
+    push(emu, sid, [1, 2])
+    path = tmp_path / "rec.jsonl"
+    assert run_cli("tail", sid, "--record", str(path), "--max-events", "2", "--client-id", "one").exit_code == 0
+    push(emu, sid, [3])
+    appended = run_cli("tail", sid, "--record", str(path), "--record-append", "--max-events", "3", "--client-id", "two")
+    assert appended.exit_code == 0, appended.stderr
+    recording = read_recording(path)  # would refuse a t that goes back in time
+    assert len(recording.events) == 5
+
+
+def test_a_recording_of_another_lens_is_refused_before_anything_starts(emu, tmp_path):
+    sid = emu.running_session(MAILBOX_LENS_ID)
+    path = tmp_path / "rec.jsonl"
+    path.write_text(json.dumps({"atai_recording": 1, "created_at": "2026-12-01T00:00:00Z",
+                                "sessions": {sid: {"lens_id": "lns-other", "channel": "read"}}}) + "\n")
+    result = run_cli("tail", sid, "--record", str(path), "--record-append")
+    assert result.exit_code == 2 and "was recorded on lns-other" in result.stderr

@@ -93,3 +93,21 @@ def test_run_follows_a_lens_that_declares_its_own_input(cli, emu, tmp_path):
 def test_run_with_no_input_on_a_lens_without_one_says_so(cli, emu):
     result = cli("run", SSE_LENS_ID)
     assert result.exit_code == 2 and "declares no input_streams" in result.stderr
+
+
+def test_run_says_it_destroyed_the_session_and_suggests_keep(emu):
+    emu.configure(idle_timeout_s=0, output_interval_s=0.2)
+    proc = atai_process(emu, "run", SSE_LENS_ID, "--csv", str(SAMPLE_CSV))
+    assert json.loads(proc.stdout.readline())
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 130
+    stderr = proc.stderr.read()
+    assert "--since" not in stderr and "run it with --keep" in stderr
+
+
+def test_run_with_a_file_stops_when_its_results_stop_coming(cli, emu):
+    emu.configure(idle_timeout_s=0)  # the server never ends the stream itself
+    result = cli("run", SSE_LENS_ID, "--csv", str(SAMPLE_CSV), "--idle-exit", "0.5")
+    assert result.exit_code == 0, result.stderr
+    assert len(result.lines) == 6 and "no lens output for 0.5s (--idle-exit)" in result.stderr
+    assert "default 10 for a file input" in cli("run", "--help").stdout

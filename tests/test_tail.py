@@ -4,13 +4,20 @@ subprocesses."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
+import sys
+import time
 
 import pytest
 
 from atai_cli.emulator.catalog import CAMERA_LENS_ID, MAILBOX_LENS_ID, SSE_LENS_ID
-from conftest import SAMPLE_CSV, atai_process
+from atai_cli.emulator.server import EmulatorServer
+from atai_cli.emulator.tuning import EmulatorConfig
+from atai_cli.pipeline.cursors import Cursor, CursorStore
+from conftest import FAST, SAMPLE_CSV, atai_process, run_cli, saved_cursors, wait_until
+from receiver import free_port
 
 CSV_INPUT = {"stream_type": "csv_file_reader", "stream_config": {"file_id": "sample.csv"}}
 
@@ -278,3 +285,209 @@ def test_a_burst_is_all_on_stdout_while_the_stream_is_quiet(emu):
     assert tail.poll() is None  # the stream is still open: nothing ended it to push the lines out
     tail.send_signal(signal.SIGINT)
     assert tail.wait(timeout=30) == 130
+
+
+def test_a_mailbox_tail_killed_mid_stream_resumes_losing_nothing(emu, tmp_path):
+    emu.configure(idle_timeout_s=0)
+    sid = emu.running_session(MAILBOX_LENS_ID)
+    cursor = tmp_path / "c.json"
+    tail = atai_process(emu, "tail", sid, "--cursor-file", str(cursor))
+    with emu.api() as api:
+        api.session_event(sid, "input_stream.set", {"stream_type": "synthetic_reader", "stream_config": {"count": 80, "rate_hz": 40}})
+    seen = [json.loads(tail.stdout.readline()) for _ in range(30)]
+    emu.wait_for(lambda: sid in saved_cursors(cursor), timeout=30)  # killed after a save while events flow
+    tail.send_signal(signal.SIGKILL)
+    tail.wait(timeout=30)
+    seen += [json.loads(line) for line in tail.stdout.read().splitlines() if line.strip()]
+    assert json.loads(cursor.read_text())[sid]["clean"] is False
+    emu.wait_for(lambda: emu.session(sid).num_outputs >= 80, timeout=30)
+    again = atai_process(emu, "tail", sid, "--cursor-file", str(cursor), "--idle-exit", "1")
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 0, err
+    seqs = {line["data"]["seq"] for line in seen} | {json.loads(line)["data"]["seq"] for line in out.splitlines()}
+    assert seqs == set(range(80))
+
+
+def test_a_clean_mailbox_stop_resumes_with_the_same_client_id():
+    # read_offset became last_event_id: a mailbox event's id is its position (contract v3)
+    assert Cursor("read", "7", "cid", server_offset=7, clean=True).resume() == (None, "cid", 7, 7)
+    since, client_id, offset, skip = Cursor("read", "7", "cid", server_offset=7, clean=False).resume()
+    assert client_id != "cid" and (offset, skip) == (0, 7)
+    since, client_id, offset, skip = Cursor("read", "5", "cid", server_offset=9, clean=True).resume()
+    assert client_id != "cid" and (offset, skip) == (0, 5)
+
+
+def test_a_cursor_is_saved_only_past_lines_out_of_the_buffer(tmp_path):
+    store = CursorStore(tmp_path / "c.json")
+    store.auto_commit = False
+    store.start("lsn-1", "sse", None, None)
+    store.advance("lsn-1", "5")
+    store.save()
+    assert json.loads((tmp_path / "c.json").read_text())["lsn-1"]["last_event_id"] is None
+    store.commit()
+    store.save()
+    assert json.loads((tmp_path / "c.json").read_text())["lsn-1"]["last_event_id"] == "5"
+
+
+def push(emu, session_id, values):
+    with emu.api() as api:
+        for value in values:
+            api.session_event(session_id, "session.update", {"type": "data.json", "event_data": {"sensor_data": [[value]]}})
+
+
+def test_without_a_cursor_file_it_says_what_a_mailbox_read_left_unprinted(emu):
+    sid = emu.running_session(MAILBOX_LENS_ID)
+    push(emu, sid, range(6))
+    result = run_cli("tail", sid, "--max-events", "2", "--client-id", "partial")
+    assert result.exit_code == 0 and len(result.lines) == 2
+    assert "4 mailbox messages read but not printed" in result.stderr
+
+
+def test_sigterm_stops_like_ctrl_c_and_saves(emu, tmp_path):
+    emu.configure(idle_timeout_s=0)
+    sid = emu.running_session(SSE_LENS_ID)
+    cursor = tmp_path / "c.json"
+    tail = atai_process(emu, "tail", sid, "--cursor-file", str(cursor))
+    emu.wait_for_reader(sid)
+    with emu.api() as api:
+        api.session_event(sid, "input_stream.set", {"stream_type": "synthetic_reader", "stream_config": {"count": 100, "rate_hz": 50}})
+    for _ in range(5):
+        tail.stdout.readline()
+    tail.send_signal(signal.SIGTERM)
+    assert tail.wait(timeout=30) == 143
+    assert int(json.loads(cursor.read_text())[sid]["last_event_id"]) >= 5
+    assert "terminated" in tail.stderr.read()
+
+
+@pytest.mark.parametrize("path,needle", [("afile/c.json", "does not exist"), ("missing-dir/c.json", "does not exist")])
+def test_a_cursor_file_that_cannot_be_written_is_refused_first(cli, emu, tmp_path, monkeypatch, path, needle):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    result = cli("tail", "lsn-x", "--cursor-file", path)
+    assert result.exit_code == 2 and needle in result.stderr
+    assert not (tmp_path / "missing-dir").exists()
+
+
+def own_emulator(port: int, key: str) -> EmulatorServer:
+    return EmulatorServer(port=port, api_key=key, config=EmulatorConfig(**{**FAST, "idle_timeout_s": 0})).start()
+
+
+def read_until(stream, needle: str, timeout: float = 30.0) -> str:
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while needle not in seen and time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        seen += line
+    assert needle in seen, seen
+    return seen
+
+
+def tail_against(server: EmulatorServer, *args: str, tmp_path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATAI_")}
+    env.update(ATAI_API_ENDPOINT=server.endpoint, ATAI_API_KEY=server.api_key, ATAI_RETRY_DELAY="0.01",
+               ATAI_RECONNECT_DELAY="0.05", XDG_CONFIG_HOME=str(tmp_path), PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "atai_cli", "tail", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def tail_whose_server_goes(lens: str, *args: str, tmp_path) -> tuple[subprocess.Popen, str, int, str]:
+    """A tail of a session on an emulator of its own, which is then stopped."""
+    from atai_cli.client.api import LensApi
+
+    port, key = free_port(), "atai-emu-" + os.urandom(4).hex()
+    server = own_emulator(port, key)
+    try:
+        with LensApi.connect(server.endpoint, server.api_key) as api:
+            sid = api.create_session(lens)["session_id"]
+            api.wait_running(sid, 10)
+        tail = tail_against(server, sid, *args, tmp_path=tmp_path)
+        read_until(tail.stderr, "following")
+        session = server.state.sessions[sid]
+        wait_until(lambda: session.readers or session.num_active_connections)  # connected, then the server goes
+    finally:
+        server.stop()
+    return tail, sid, port, key
+
+
+@pytest.mark.parametrize("lens", [SSE_LENS_ID, MAILBOX_LENS_ID])
+def test_a_server_that_is_gone_is_said_on_stderr_and_a_server_back_without_the_session_is_exit_4(tmp_path, lens):
+    tail, sid, port, key = tail_whose_server_goes(lens, "--client-id", "gone", tmp_path=tmp_path)
+    seen = read_until(tail.stderr, "reconnecting in")
+    assert "connection refused" in seen or "closed the connection" in seen
+    server = own_emulator(port, key)  # back, but without the session
+    try:
+        out, err = tail.communicate(timeout=60)
+    finally:
+        server.stop()
+    assert tail.returncode == 4, seen + err
+    assert f"session {sid} vanished" in err
+
+
+def test_give_up_after_ends_with_exit_1_and_the_resume_hint(tmp_path):
+    tail, sid, _, _ = tail_whose_server_goes(SSE_LENS_ID, "--give-up-after", "1", tmp_path=tmp_path)
+    out, err = tail.communicate(timeout=60)
+    assert tail.returncode == 1, err
+    assert "gave up reconnecting after 1s" in err and f"resume with: atai tail {sid}" in err
+
+
+def test_reconnect_give_up_is_a_setting_too(cli, emu):
+    assert cli("config", "set", "reconnect_give_up", "30").exit_code == 0
+    shown = {r["setting"]: r for r in json.loads(cli("config", "show", "--json").stdout)["settings"]}
+    assert shown["reconnect_give_up"]["value"] == 30.0
+
+
+def test_meta_lines_have_the_same_shape_on_both_channels(cli, emu):
+    emu.configure(idle_timeout_s=0.5)
+    mailbox, sse = emu.running_session(MAILBOX_LENS_ID), emu.running_session(SSE_LENS_ID)
+    with emu.api() as api:
+        api.session_event(mailbox, "session.update", {"type": "data.json", "event_data": {"sensor_data": [[1]]}})
+    read = json.loads(cli("tail", mailbox, "--meta", "--max-events", "1", "--client-id", "shape").lines[0])
+
+    def push() -> None:
+        emu.wait_for_reader(sse)
+        with emu.api() as api:
+            api.session_event(sse, "session.update", {"type": "data.json", "event_data": {"sensor_data": [[1]]}})
+
+    import threading
+
+    threading.Thread(target=push, daemon=True).start()
+    over_sse = json.loads(cli("tail", sse, "--meta", "--max-events", "1").lines[0])
+    for line in (read, over_sse):
+        assert line["type"] == "inference.result" and line["payload"]["response"][0] == "active"
+        assert isinstance(line["timestamp"], float) or line["timestamp"] is None
+    assert read["payload"] == read["data"]["data"] and over_sse["payload"] == over_sse["data"]["event_data"]
+
+
+def test_tail_idle_exit_ignores_heartbeats(cli, emu):
+    emu.configure(idle_timeout_s=0, heartbeat_s=0.05)
+    sid = emu.running_session(SSE_LENS_ID)
+    result = cli("tail", sid, "--idle-exit", "0.5")
+    assert result.exit_code == 0 and "--idle-exit" in result.stderr
+
+
+def test_tail_channel_sse_on_a_mailbox_lens_warns(cli, emu):
+    sid = emu.running_session(MAILBOX_LENS_ID)
+    result = cli("tail", sid, "--channel", "sse", "--timeout", "0.5")
+    assert "has no SSE writer" in result.stderr
+
+
+def test_a_session_read_that_never_answers_is_a_broken_connection_not_a_type_error(cli, emu):
+    session_id = emu.running_session(MAILBOX_LENS_ID)
+    emu.configure(ws_silent_types="session.read")
+    # no --timeout: each request's own timeout applies; a reply that never comes is a half-open
+    # connection, retried like a dropped one until --give-up-after
+    result = cli("tail", session_id, "--give-up-after", "1", env={"ATAI_TIMEOUT": "0.3"})
+    assert result.exit_code == 1, result.stderr
+    assert "gave up reconnecting after 1s: no reply to session.read" in result.stderr
+    assert "reconnecting in" in result.stderr
+    assert "TypeError" not in result.stderr and "unexpected failure" not in result.stderr
+
+
+def test_a_redirect_loop_on_the_consumer_stops_at_the_first_loop(cli, emu):
+    session_id = emu.running_session(SSE_LENS_ID)
+    emu.configure(fail_path="consumer", fail_status=307, fail_count=50, redirect_location="")
+    result = cli("tail", session_id, "--channel", "sse")
+    assert result.exit_code == 1 and "redirect loop" in result.stderr, result.stderr
+    assert emu.configure()["fail_count"] == 49  # one request, not ~21

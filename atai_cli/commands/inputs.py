@@ -1,10 +1,12 @@
-"""The user's own files: each file-taking command checks that a file is what it expects
+"""The user's own input: each file-taking command checks that a file is what it expects
 (UTF-8 text for YAML, JSON, JSONL and CSV; JPEG or PNG for images) and says so in one line
-naming the file, instead of failing later on garbage."""
+naming the file, instead of failing later on garbage; the values of --set, --config-json and
+durations are parsed here too."""
 
 from __future__ import annotations
 
 import codecs
+import json
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -127,3 +129,32 @@ def parse_duration(text: str | None, flag: str) -> float | None:
     if not match:
         raise UsageError(f"{flag} {text!r} is not a duration", hint="use a number and a unit: 90s, 30m, 2h or 1d")
     return float(match[1]) * DURATION_UNITS.get(match[2] or "s", 1)
+
+
+def parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_set(items: list[str] | None, flag: str = "--set") -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{flag} expects KEY=VALUE, got {item!r}")
+        values[key.strip()] = parse_value(value)
+    return values
+
+
+def parse_json_object(text: str | None, flag: str) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise UsageError(f"{flag} must be a JSON object")
+    return value

@@ -1,9 +1,9 @@
-"""Options and arguments the commands share, and the state every command starts from."""
+"""Options and arguments the commands share (declarations only), and the state every command starts from."""
 
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -85,39 +85,3 @@ def _svg_path(value: str | None) -> str | None:
 SvgOpt = Annotated[str | None, typer.Option("--svg", metavar="FILE", callback=_svg_path,
                                             help="On a terminal, save the live view's last frame as an SVG picture in FILE.")]
 
-
-def parse_value(text: str) -> Any:
-    import json
-
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def parse_set(items: list[str] | None, flag: str = "--set") -> dict[str, Any]:
-    from atai_cli.errors import UsageError
-
-    values: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"{flag} expects KEY=VALUE, got {item!r}")
-        values[key.strip()] = parse_value(value)
-    return values
-
-
-def parse_json_object(text: str | None, flag: str) -> dict[str, Any]:
-    import json
-
-    from atai_cli.errors import UsageError
-
-    if text is None:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError as exc:
-        raise UsageError(f"{flag} is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise UsageError(f"{flag} must be a JSON object")
-    return value

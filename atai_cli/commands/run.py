@@ -14,11 +14,11 @@ from typing import Annotated
 import typer
 
 from atai_cli.commands.following import Follow
-from atai_cli.commands.inputs import require_csv, require_file
+from atai_cli.commands.inputs import parse_set, require_csv, require_file
 from atai_cli.commands.options import (
     ChangesOnlyOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt, ForwardToOpt, HeartbeatOpt,
     IdleExitOpt, InsecureForwardOpt, JsonOpt, LensIdArg, MaxEventsOpt, MetaOpt, RecordAppendOpt, RecordOpt, SvgOpt,
-    SetOpt, TimeoutOpt, TypesOpt, parse_set, app_state,
+    SetOpt, TimeoutOpt, TypesOpt, app_state,
 )
 from atai_cli.errors import UsageError
 from atai_cli.pipeline.follow_options import FOLLOW_DEFAULTS as DEFAULTS

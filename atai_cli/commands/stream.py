@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from atai_cli.commands.base import AtaiTyper
-from atai_cli.commands.inputs import open_text
-from atai_cli.commands.options import ConfigJsonOpt, JsonOpt, SessionIdArg, SetOpt, parse_json_object, parse_set, app_state
+from atai_cli.commands.inputs import open_text, parse_json_object, parse_set
+from atai_cli.commands.options import ConfigJsonOpt, JsonOpt, SessionIdArg, SetOpt, app_state
 from atai_cli.errors import AtaiError, Interrupted, UsageError
 from atai_cli.output.formats import plural
 from atai_cli.protocol import streams
