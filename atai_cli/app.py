@@ -18,7 +18,7 @@ from typing import Annotated, Optional, Sequence
 
 import typer
 
-from atai_cli import __version__
+from atai_cli import version_line
 from atai_cli.commands.base import AtaiTyper
 from atai_cli.state import AppState
 
@@ -55,7 +55,7 @@ COMMANDS = (
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"atai {__version__}")
+        typer.echo(version_line())
         raise typer.Exit()
 
 

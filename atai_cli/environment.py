@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Mapping, TextIO
 
 
-def _isatty(stream: object) -> bool:
+def isatty(stream: object) -> bool:
+    """Whether a stream is a terminal; a closed stream or a stand-in without isatty is not."""
     try:
         return bool(stream.isatty())  # type: ignore[attr-defined]
     except (AttributeError, ValueError):
@@ -32,11 +33,11 @@ class Environment:
 
     def __post_init__(self) -> None:
         if self.stdin_isatty is None:
-            self.stdin_isatty = _isatty(self.stdin)
+            self.stdin_isatty = isatty(self.stdin)
         if self.stdout_isatty is None:
-            self.stdout_isatty = _isatty(self.stdout)
+            self.stdout_isatty = isatty(self.stdout)
         if self.stderr_isatty is None:
-            self.stderr_isatty = _isatty(self.stderr)
+            self.stderr_isatty = isatty(self.stderr)
 
     def get(self, name: str, default: str | None = None) -> str | None:
         return self.environ.get(name, default)

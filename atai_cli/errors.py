@@ -27,6 +27,8 @@ class ExitCode(IntEnum):
 # The standard next step for an authentication failure, when the code that raised it had
 # nothing more specific to say.
 AUTH_HINT = "check ATAI_API_KEY, pass --api-key, or run `atai login`"
+# ... and when no key was given at all.
+NO_KEY_HINT = "set ATAI_API_KEY, pass --api-key, or run `atai login`"
 
 
 class AtaiError(Exception):

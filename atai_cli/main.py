@@ -74,9 +74,9 @@ def report(exc: BaseException, out, *, debug: bool = False, secrets: Sequence[st
 
 
 def _version(env: Environment) -> int:
-    from atai_cli import __version__
+    from atai_cli import version_line
 
-    env.stdout.write(f"atai {__version__}\n")
+    env.stdout.write(version_line() + "\n")
     env.stdout.flush()
     return 0
 

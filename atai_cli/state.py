@@ -7,7 +7,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from atai_cli.environment import Environment
-from atai_cli.errors import AuthError, UsageError
+from atai_cli.errors import NO_KEY_HINT, AuthError, UsageError
 
 if TYPE_CHECKING:
     from atai_cli.client.api import LensApi
@@ -100,7 +100,7 @@ class AppState:
     def api_key_value(self) -> str:
         key = self.settings.api_key
         if key is None or not key.get_secret_value():
-            raise AuthError("no API key configured", hint="set ATAI_API_KEY, pass --api-key, or run `atai login`")
+            raise AuthError("no API key configured", hint=NO_KEY_HINT)
         return key.get_secret_value()
 
     def api(self, *, api_key: str | None = None, settings: "Settings | None" = None, **overrides: Any) -> "LensApi":

@@ -22,7 +22,6 @@ from atai_cli.emulator.catalog import MAILBOX_LENS_ID, SSE_LENS_ID  # noqa: E402
 from atai_cli.protocol.signing import verify  # noqa: E402
 from brokers import MQTT_PASSWORD, MQTT_USER, Amqtt, Gate, Subscriber, Tansu, drain  # noqa: E402
 from conftest import atai_process, run_cli  # noqa: E402
-from receiver import free_port  # noqa: E402
 
 SECRET = "broker-forward-secret"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "forwarding.md"

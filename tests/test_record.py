@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 
-import pytest
 
 from atai_cli.emulator.catalog import MAILBOX_LENS_ID, SSE_LENS_ID
 from atai_cli.protocol.recording_format import read_recording

@@ -15,13 +15,12 @@ what is retained, so nothing is skipped silently (a few repeats instead).
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Callable, Iterator
 
 from atai_cli.client.followers import Follower, describe_failure
 from atai_cli.client.socket import SessionSocket
-from atai_cli.errors import AuthError, NetworkError, NotFoundError, OperationTimeout
+from atai_cli.errors import NetworkError, NotFoundError, OperationTimeout
 from atai_cli.protocol.events import OutputEvent, payload_type
 
 
@@ -80,8 +79,6 @@ class MailboxFollower(Follower):
                         break
                     self._sleep(self._retry_in("the session is not known yet"))
                     continue
-                except AuthError:
-                    raise
                 except (NetworkError, OperationTimeout) as exc:  # a reply that never comes: a half-open socket
                     self.close()
                     # A stop or a reply that timed out may have left the server's cursor past a

@@ -7,7 +7,7 @@ import time
 import typer
 
 from atai_cli.commands.options import JsonOpt, app_state
-from atai_cli.errors import AtaiError
+from atai_cli.errors import NO_KEY_HINT, AtaiError
 
 
 def doctor(ctx: typer.Context, json_: JsonOpt = False) -> None:
@@ -29,7 +29,7 @@ def doctor(ctx: typer.Context, json_: JsonOpt = False) -> None:
     checks.append({"check": "endpoint", "ok": True, "detail": settings.api_endpoint})
     if settings.api_key is None:
         checks.append({"check": "api key", "ok": False, "detail": "no key configured",
-                       "fix": "set ATAI_API_KEY, pass --api-key, or run `atai login`"})
+                       "fix": NO_KEY_HINT})
     else:
         api = state.api(timeout=min(settings.timeout, 10), max_retries=1, retry_delay=0.2)
         if check("api key accepted", lambda: f"{len(api.list_lenses())} lenses visible", "check the endpoint and the key (ATAI_API_KEY, --api-key, or `atai login`)"):

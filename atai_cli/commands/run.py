@@ -17,7 +17,7 @@ from atai_cli.commands.following import Follow
 from atai_cli.commands.inputs import parse_set, require_csv, require_file
 from atai_cli.commands.options import (
     ChangesOnlyOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt, ForwardToOpt, HeartbeatOpt,
-    IdleExitOpt, InsecureForwardOpt, JsonOpt, LensIdArg, MaxEventsOpt, MetaOpt, RecordAppendOpt, RecordOpt, SvgOpt,
+    InsecureForwardOpt, JsonOpt, LensIdArg, MaxEventsOpt, MetaOpt, RecordAppendOpt, RecordOpt, SvgOpt,
     SetOpt, TimeoutOpt, TypesOpt, app_state,
 )
 from atai_cli.errors import UsageError

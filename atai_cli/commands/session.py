@@ -10,7 +10,7 @@ from atai_cli.commands import complete
 from atai_cli.commands.base import AtaiTyper
 from atai_cli.commands.inputs import parse_duration, parse_json_object, parse_set
 from atai_cli.commands.options import (
-    ConfigJsonOpt, JsonOpt, LensIdArg, QuietOpt, SessionIdArg, SetOpt, app_state,
+    ConfigJsonOpt, JsonOpt, LensIdArg, SessionIdArg, SetOpt, app_state,
 )
 from atai_cli.errors import AtaiError, Interrupted, OperationTimeout, SomeFailed, UsageError
 from atai_cli.output import Column

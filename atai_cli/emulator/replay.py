@@ -177,7 +177,6 @@ class Player:
         self.replay = replay
         self.wanted = False
         self.started = False
-        self.finished = False
         self.index = 0
         self.clock = 0.0  # monotonic time the last emitted cue was due
         self.seen_up_to = 0  # the first consumer's Last-Event-ID: cues up to it have no gaps
@@ -280,7 +279,6 @@ class Player:
         self._finish()
 
     def _finish(self) -> None:
-        self.finished = True
         if self.channel == "sse":  # the stream ends once each reader has the last event
             self.session.input_done = True
             self.session.outputs.notify()

@@ -17,6 +17,7 @@ from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from typing import Any, Callable, Iterator, Sequence, TextIO
 
+from atai_cli.environment import isatty
 from atai_cli.errors import StdoutClosed
 from atai_cli.output.formats import cell, field_value, printable
 from atai_cli.output.tables import Column, terminal_table
@@ -38,8 +39,8 @@ class Output:
     ) -> None:
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
-        self.stdout_tty = _isatty(self.stdout) if stdout_tty is None else stdout_tty
-        self.stderr_tty = _isatty(self.stderr) if stderr_tty is None else stderr_tty
+        self.stdout_tty = isatty(self.stdout) if stdout_tty is None else stdout_tty
+        self.stderr_tty = isatty(self.stderr) if stderr_tty is None else stderr_tty
         self.json_mode = json_mode
         self.no_color = no_color
 
@@ -169,9 +170,8 @@ class Output:
             except (BrokenPipeError, ValueError):
                 pass
             return
-        lines = [title, "  " + "  ".join(c.header for c in columns)]
         widths = [max(len(c.header), *(len(c.render(r)) for r in rows)) for c in columns]
-        lines[1] = "  " + "  ".join(c.header.ljust(w) for c, w in zip(columns, widths))
+        lines = [title, "  " + "  ".join(c.header.ljust(w) for c, w in zip(columns, widths))]
         lines += ["  " + "  ".join(c.render(r).ljust(w) for c, w in zip(columns, widths)) for r in rows]
         for line in lines:
             self.line(line.rstrip())
@@ -268,13 +268,6 @@ class Output:
                       TransferSpeedColumn(), console=self.err_console, transient=True) as bar:
             task = bar.add_task(description, total=total)
             yield lambda done, total=None: bar.update(task, completed=done)
-
-
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def _yaml(value: Any) -> str:

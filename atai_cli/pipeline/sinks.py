@@ -1,4 +1,5 @@
-"""Where followed events go: stdout, the live view, --forward-to, --exec, --record.
+"""Where followed events go: stdout, the live view, --forward-to, --exec (--record is not a sink:
+pipeline/recorder.py sees every event before the filters and sinks do).
 
 Each sink takes an event and says when it is done with it: `take` returns True once the
 event is printed / delivered / handled (or deliberately passed over, reported), and False
@@ -15,12 +16,9 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any, Callable, Mapping
+from typing import IO, Callable, Mapping
 
-from atai_cli.errors import StdoutClosed, UsageError
 from atai_cli.protocol.events import OutputEvent
-from atai_cli.protocol.redact import redact_text
 
 # What --exec children never see, whatever the user's environment holds.
 SECRET_VARIABLES = ("ATAI_API_KEY", "ATAI_FORWARD_SECRET", "ATAI_KAFKA_SASL_PASSWORD", "ATAI_MQTT_PASSWORD",
