@@ -89,6 +89,13 @@ class Emu:
             api.wait_running(session_id, 10)
         return session_id
 
+    def push(self, session_id: str, values) -> None:
+        """One lens output per value, in order, whose channel_means[0] is the value: a sequence
+        the test controls (the delivery tests count events by it)."""
+        with self.api() as api:
+            for value in values:
+                api.session_event(session_id, "session.update", {"type": "data.json", "event_data": {"sensor_data": [[value]]}})
+
     def upload(self, name: str, content: bytes) -> str:
         response = self.admin.post("/v0.5/files", files={"file": (name, content, "text/csv")})
         response.raise_for_status()

@@ -38,14 +38,6 @@ def fill_mailbox(emu, sid: str, count: int = N) -> None:
     emu.wait_for(lambda: len(emu.session(sid).mail) >= count, timeout=60)
 
 
-def push(emu, sid: str, values) -> None:
-    """One lens output per value, in order, whose channel_means[0] is the value (a sequence
-    the test controls, so a round never runs out of events)."""
-    with emu.api() as api:
-        for value in values:
-            api.session_event(sid, "session.update", {"type": "data.json", "event_data": {"sensor_data": [[value]]}})
-
-
 def seq(line: dict) -> int:
     """The sequence number of a --meta line or a plain data line, on either channel."""
     if "payload" in line:
@@ -139,7 +131,7 @@ def kill_and_resume(emu, sid: str, path: Path, expected_first: int | None, *, ro
     older event) and that the file only ever held what was printed. Every seq printed."""
     printed: list[int] = []
     for round_ in range(rounds):
-        push(emu, sid, range(next_value(emu, sid), next_value(emu, sid) + 2 * take))
+        emu.push(sid, range(next_value(emu, sid), next_value(emu, sid) + 2 * take))
         tail = atai_process(emu, "tail", sid, "--meta", "--cursor-file", str(path))
         lines = read_lines(tail, take)
         emu.wait_for(lambda: saved_position(path, sid) >= int(lines[0]["id"]), timeout=30)
@@ -170,7 +162,7 @@ def test_a_cursor_file_tail_killed_three_times_loses_nothing(emu, tmp_path, chan
     plain = atai_process(emu, "tail", sid, "--meta", "--max-events", "10")  # a plain tail reads first
     if channel == "sse":
         emu.wait_for_reader(sid)
-    push(emu, sid, range(10))
+    emu.push(sid, range(10))
     out, err = plain.communicate(timeout=60)
     assert plain.returncode == 0, err
     before = [seq(line) for line in meta_lines(out)]
@@ -178,7 +170,7 @@ def test_a_cursor_file_tail_killed_three_times_loses_nothing(emu, tmp_path, chan
     if channel == "sse":  # the plain tail's hint, kept in the file: SSE readers start live otherwise
         path.write_text(json.dumps({sid: {"channel": "sse", "last_event_id": "10", "client_id": None}}))
     printed = kill_and_resume(emu, sid, path, 1 if channel == "read" else 11)
-    push(emu, sid, range(next_value(emu, sid), next_value(emu, sid) + 10))  # and the session goes on
+    emu.push(sid, range(next_value(emu, sid), next_value(emu, sid) + 10))  # and the session goes on
     total = next_value(emu, sid)
     emu.wait_for(lambda: emu.session(sid).num_outputs >= total, timeout=60)
     position = saved_position(path, sid)
@@ -240,13 +232,13 @@ def test_sigterm_then_restart_repeats_nothing(emu, tmp_path):
     sid = emu.running_session(MAILBOX_LENS_ID)
     path = tmp_path / "c.json"
     first = atai_process(emu, "tail", sid, "--meta", "--cursor-file", str(path))
-    push(emu, sid, range(30))
+    emu.push(sid, range(30))
     lines = read_lines(first, 10)
     first.send_signal(signal.SIGTERM)
     rest, err = finish(first)
     assert first.returncode == 143, err
     lines += meta_lines(rest)
-    push(emu, sid, range(30, 50))
+    emu.push(sid, range(30, 50))
     again = run_cli("tail", sid, "--meta", "--cursor-file", str(path), "--max-events", str(50 - len(lines)))
     assert again.exit_code == 0, again.stderr
     assert [seq(line) for line in lines] + [seq(json.loads(line)) for line in again.lines] == list(range(50))
@@ -282,7 +274,7 @@ def test_forward_across_sigkill_gives_the_receiver_every_event_once(emu, tmp_pat
     path = tmp_path / "c.json"
     with Receiver() as receiver:
         for round_ in range(3):
-            push(emu, sid, range(40 * round_, 40 * (round_ + 1)))
+            emu.push(sid, range(40 * round_, 40 * (round_ + 1)))
             delivered = len(receiver.delivered())
             tail = atai_process(emu, "tail", sid, "--cursor-file", str(path), "--forward-to", receiver.url(),
                                 "--forward-secret", "s3cret-for-tests", stdout=subprocess.DEVNULL)

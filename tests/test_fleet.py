@@ -166,6 +166,36 @@ def test_cursor_file_resume_after_ctrl_c_repeats_nothing(emu, tmp_path):
         assert seqs == list(range(60)), sid  # nothing lost, nothing repeated
 
 
+def test_without_a_cursor_file_the_ctrl_c_hint_resumes_each_session_losing_nothing(emu):
+    emu.configure(idle_timeout_s=0)
+    sse, mail = emu.running_session(SSE_LENS_ID), emu.running_session(MAILBOX_LENS_ID)
+    first = atai_process(emu, "tail", sse, mail)
+    emu.wait_for_reader(sse)
+    with emu.api() as api:
+        api.session_event(sse, "input_stream.set", synthetic(60, 40))
+        api.session_event(mail, "input_stream.set", synthetic(60, 40))
+    seen = [json.loads(first.stdout.readline()) for _ in range(30)]
+    first.send_signal(signal.SIGINT)
+    out, err = first.communicate(timeout=30)
+    assert first.returncode == 130, err
+    seen += [json.loads(line) for line in out.splitlines()]
+    hint = next(line for line in err.splitlines() if "resume each session with:" in line)
+    commands = hint.split("resume each session with: ", 1)[1].split(" (or run the fleet with --cursor-file")[0].split("; ")
+    assert sorted(command.split()[2] for command in commands) == sorted([sse, mail])
+    emu.wait_for(lambda: emu.session(sse).num_outputs >= 60 and emu.session(mail).num_outputs >= 60, timeout=30)
+    for command in commands:
+        argv = command.split()[1:]  # "atai tail SID [--since ID]"
+        again = atai_process(emu, *argv, "--idle-exit", "1")
+        out, err = again.communicate(timeout=60)
+        assert again.returncode == 0, err
+        sid = argv[1]
+        channel = "sse" if sid == sse else "read"
+        key = "event_data" if channel == "sse" else "data"
+        before = [line["data"][key]["seq"] for line in seen if line["session_id"] == sid]
+        after = [json.loads(line)[key]["seq"] for line in out.splitlines()]
+        assert before + after == list(range(60)), sid  # nothing lost, nothing repeated
+
+
 def test_cursor_file_resume_after_sigkill_loses_nothing(emu, tmp_path):
     emu.configure(idle_timeout_s=0)
     sse = emu.running_session(SSE_LENS_ID)
@@ -213,16 +243,10 @@ def means(line: dict) -> float:
     return line["data"]["data"]["channel_means"][0]
 
 
-def push(emu, session_id, values):
-    with emu.api() as api:
-        for value in values:
-            api.session_event(session_id, "session.update", {"type": "data.json", "event_data": {"sensor_data": [[value]]}})
-
-
 def test_max_events_across_sessions_never_moves_a_cursor_past_what_was_not_printed(emu, tmp_path):
     a, b = emu.running_session(MAILBOX_LENS_ID), emu.running_session(MAILBOX_LENS_ID)
-    push(emu, a, range(6))
-    push(emu, b, range(10, 16))
+    emu.push(a, range(6))
+    emu.push(b, range(10, 16))
     cursor = tmp_path / "c.json"
     first = run_cli("tail", a, b, "--max-events", "3", "--cursor-file", str(cursor))
     assert first.exit_code == 0, first.stderr

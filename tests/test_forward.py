@@ -194,21 +194,15 @@ def test_a_failing_exec_is_reported_and_the_tail_goes_on(emu, csv_session):
     assert result.stderr.count("exec exited 3") == 3 and "exec: ran 3, 3 failed" in result.stderr
 
 
-def push_labels(emu, session_id, values):
-    with emu.api() as api:
-        for value in values:
-            api.session_event(session_id, "session.update", {"type": "data.json", "event_data": {"sensor_data": [[value]]}})
-
-
 def test_changes_only_keeps_exactly_the_changes_on_both_channels(emu, tmp_path):
     emu.configure(idle_timeout_s=0)
     values = [1, 1, 0, 0, 0, 1, 0, 0]  # active active idle idle idle active idle idle
     mailbox = emu.running_session(MAILBOX_LENS_ID)
-    push_labels(emu, mailbox, values)
+    emu.push(mailbox, values)
     result = run_cli("tail", mailbox, "--changes-only", "event_data.response.0", "--client-id", "changes", "--idle-exit", "1")
     assert [json.loads(line)["data"]["response"][0] for line in result.lines] == ["active", "idle", "active", "idle"]
     sse = emu.running_session(SSE_LENS_ID)
-    pusher = threading.Thread(target=lambda: (emu.wait_for_reader(sse), push_labels(emu, sse, values)), daemon=True)
+    pusher = threading.Thread(target=lambda: (emu.wait_for_reader(sse), emu.push(sse, values)), daemon=True)
     pusher.start()
     with Receiver() as receiver:
         result = run_cli("tail", sse, "--changes-only", "event_data.response.0", "--idle-exit", "1",

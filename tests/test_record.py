@@ -110,18 +110,12 @@ def test_appending_to_a_file_that_is_not_a_recording_is_refused(emu, tmp_path):
     assert path.read_text() == "hello\n"
 
 
-def push(emu, session_id, values):
-    with emu.api() as api:
-        for value in values:
-            api.session_event(session_id, "session.update", {"type": "data.json", "event_data": {"sensor_data": [[value]]}})
-
-
 def test_appending_to_a_recording_keeps_its_clock_going(emu, tmp_path):
     sid = emu.running_session(MAILBOX_LENS_ID)
-    push(emu, sid, [1, 2])
+    emu.push(sid, [1, 2])
     path = tmp_path / "rec.jsonl"
     assert run_cli("tail", sid, "--record", str(path), "--max-events", "2", "--client-id", "one").exit_code == 0
-    push(emu, sid, [3])
+    emu.push(sid, [3])
     appended = run_cli("tail", sid, "--record", str(path), "--record-append", "--max-events", "3", "--client-id", "two")
     assert appended.exit_code == 0, appended.stderr
     recording = read_recording(path)  # would refuse a t that goes back in time

@@ -329,15 +329,9 @@ def test_a_cursor_is_saved_only_past_lines_out_of_the_buffer(tmp_path):
     assert json.loads((tmp_path / "c.json").read_text())["lsn-1"]["last_event_id"] == "5"
 
 
-def push(emu, session_id, values):
-    with emu.api() as api:
-        for value in values:
-            api.session_event(session_id, "session.update", {"type": "data.json", "event_data": {"sensor_data": [[value]]}})
-
-
 def test_without_a_cursor_file_it_says_what_a_mailbox_read_left_unprinted(emu):
     sid = emu.running_session(MAILBOX_LENS_ID)
-    push(emu, sid, range(6))
+    emu.push(sid, range(6))
     result = run_cli("tail", sid, "--max-events", "2", "--client-id", "partial")
     assert result.exit_code == 0 and len(result.lines) == 2
     assert "4 mailbox messages read but not printed" in result.stderr

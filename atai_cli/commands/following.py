@@ -65,6 +65,7 @@ class Follow:
         if flags.svg and not self.live:
             out.warn(f"--svg {flags.svg}: there is no live view to picture (it needs a terminal, without --meta/--json)")
         self.view = None
+        self.result = None
 
     # -- building -----------------------------------------------------------------------
     def _view(self, session_ids: list[str]):
@@ -155,12 +156,24 @@ class Follow:
             again = "run the same command again" + (" with --record-append" if recording else "")
             return f"{again}: --cursor-file {self.cursor_path} resumes each session where it stopped"
         if outcome is None:
-            return "add --cursor-file FILE to resume every session where it stopped"
+            return self._fleet_resume_hint(recording)
+        return f"resume with: {self._resume_command(outcome.session_id)}{recording}"
+
+    def _resume_command(self, session_id: str) -> str:
         from atai_cli.pipeline.cursors import resume_since
 
-        since = resume_since(self.cursors.get(outcome.session_id), self.cursors.first_seen(outcome.session_id))
-        resume = f" --since {since}" if since else ""
-        return f"resume with: atai tail {outcome.session_id}{resume}{recording}"
+        since = resume_since(self.cursors.get(session_id), self.cursors.first_seen(session_id))
+        return f"atai tail {session_id}" + (f" --since {since}" if since else "")
+
+    def _fleet_resume_hint(self, recording: str) -> str:
+        """Without a cursor file a fleet is resumed one session at a time (--since is per
+        session): every session's command, so the hint loses nothing, however many there are."""
+        outcomes = self.result.outcomes if self.result is not None else []
+        commands = [self._resume_command(o.session_id) + recording for o in outcomes]
+        if not commands:
+            return "add --cursor-file FILE to resume every session where it stopped"
+        return ("resume each session with: " + "; ".join(commands)
+                + " (or run the fleet with --cursor-file FILE, which resumes every session at once)")
 
     def conclude(self, *, destroyed: bool = False) -> None:
         """The closing line, or the error for how the follow ended."""
