@@ -407,7 +407,7 @@ def run_firehose(count: int, rounds: int, n_paced: int, n_bursts: int) -> None:
     delays = firehose_latency(hose, n_paced, 100.0)
     quiet = firehose_quiet(hose, n_bursts, 100)
     quiet_small = firehose_quiet(hose, n_bursts, 10)
-    print(f"\n## Firehose latency (atai tail --json, stdout a pipe)\n")
+    print("\n## Firehose latency (atai tail --json, stdout a pipe)\n")
     print("| measured | p50 ms | p99 ms | max ms |")
     print("|---|---:|---:|---:|")
     print(f"| send -> line on stdout, {n_paced} events at 100/s, one per chunk | {pct(delays, .5):.2f} | "

@@ -142,3 +142,61 @@ def test_a_line_that_never_ends_is_refused(monkeypatch):
     with pytest.raises(StreamTooLarge):
         for _ in range(20):
             decoder.feed(b"data: " + b"x" * 100)
+
+
+# -- the whole-blocks fast path (a read of complete `\n`-ended events, nothing carried over) --
+PRIMER = b"data: primer\n\n"  # the first read is never on the fast path (the BOM check)
+
+FAST_PATH_STREAMS = [
+    b"id: 1\ndata: {\"a\":1}\n\nid: 2\ndata: {\"a\":2}\n\n",
+    b"event: x\nid: 3\ndata: a\n\nid: 4\nevent: y\ndata: b\n\n",
+    b"event: \ndata: empty type\n\ndata: \n\n",  # empty event name: "message"; empty data: an event
+    b"id:  5\ndata:  two spaces\n\n",  # only the first space after the colon goes
+    b"id: 6\n\ndata: after an id-only block\n\n",
+    b"id: 7\0x\ndata: nul id ignored\n\n",
+    b"data: a\n\n\ndata: an extra blank line\n\n\n",
+    b"data:no space\nid:8\n\n",
+    b"data: one\ndata: two\n\n: a comment\ndata: three\n\n",
+    b"retry: 250\ndata: r\n\nid\ndata: id without colon resets it\n\n",
+    b"data: x\r\n\r\ndata: CRLF is not the fast path's\n\n",
+    b"id: 9\nevent: e\nevent: twice\ndata: d\n\n",
+    b"data: caf\xc3\xa9 \xe2\x80\xa8 line separator kept\n\n",
+    b"data: bad \xff byte\n\n",
+]
+
+
+def _fed(*chunks: bytes, last_id: str = ""):
+    decoder = EventStreamDecoder(last_id)
+    events = [e for chunk in chunks for e in decoder.feed(chunk)]
+    return [(e.event, e.data, e.last_event_id, e.has_id) for e in events], decoder
+
+
+@pytest.mark.parametrize("stream", FAST_PATH_STREAMS)
+def test_whole_reads_match_the_line_by_line_path(stream):
+    # One byte per read never ends a read in a blank line: the exact path, the reference.
+    reference, slow = _fed(PRIMER, *[stream[i:i + 1] for i in range(len(stream))], last_id="0")
+    whole, fast = _fed(PRIMER, stream, last_id="0")
+    assert whole == reference
+    assert (fast.last_event_id, fast.retry, fast.comments) == (slow.last_event_id, slow.retry, slow.comments)
+    for cut in range(1, len(stream)):  # and every split in two, each half possibly a whole read
+        assert _fed(PRIMER, stream[:cut], stream[cut:], last_id="0")[0] == reference, cut
+
+
+def test_whole_reads_take_the_fast_path(monkeypatch):
+    decoder = EventStreamDecoder()
+    decoder.feed(PRIMER)
+    monkeypatch.setattr(EventStreamDecoder, "_process", lambda self, lines: pytest.fail("took the line path"))
+    events = decoder.feed(b"id: 1\ndata: a\n\nevent: x\nid: 2\ndata: b\n\n")
+    assert [(e.event, e.data, e.last_event_id, e.has_id) for e in events] == [
+        ("message", "a", "1", True), ("x", "b", "2", True)]
+    assert decoder.last_event_id == "2"
+    assert decoder.feed(b"data: no id\n\n")[0].last_event_id == "2"  # the id persists, not its own
+    assert decoder.feed(b"data: no id\n\n")[0].has_id is False
+
+
+def test_fast_path_after_a_partial_read_and_a_split_character():
+    decoder = EventStreamDecoder()
+    decoder.feed(PRIMER)
+    assert decoder.feed(b"id: 1\ndata: caf\xc3") == []  # a block and a character carried over
+    events = decoder.feed(b"\xa9\n\nid: 2\ndata: b\n\n")
+    assert [(e.data, e.last_event_id) for e in events] == [("caf\u00e9", "1"), ("b", "2")]

@@ -23,21 +23,10 @@ from atai_cli.client.followers import Follower, describe_failure
 from atai_cli.client.rest import RETRY_STATUSES, RedirectLoop, raise_for_status
 from atai_cli.client.sse_decoder import EventStreamDecoder, StreamTooLarge
 from atai_cli.errors import ProtocolError
-from atai_cli.protocol.events import STREAM_END, STREAM_HEARTBEAT, STREAM_START, OutputEvent, payload_type, remaining
+from atai_cli.protocol.events import STREAM_END, STREAM_HEARTBEAT, STREAM_START, OutputEvent, remaining
 
 DEDUP_WINDOW = 4096
 _raw_decode = json.JSONDecoder().raw_decode
-
-
-def parse_json(text: str):
-    """json.loads without its per-call overhead on the hot path; raises ValueError likewise."""
-    try:
-        value, end = _raw_decode(text)
-    except ValueError:
-        return json.loads(text)  # leading whitespace and friends: let the full parser decide
-    if end != len(text) and text[end:].strip():
-        raise ValueError("extra data after the JSON document")
-    return value
 
 
 def flush_before_blocking(response: httpx.Response, flush: Callable[[], None]) -> Callable[[], None] | None:
@@ -221,9 +210,13 @@ class SseFollower(Follower):
     def _decode(self, response: httpx.Response, flush_each_read: bool) -> Iterator[OutputEvent]:
         decoder = EventStreamDecoder(self.last_event_id)
         healthy = False
-        for chunk in response.iter_bytes():
+        feed = decoder.feed
+        to_output = self._to_output
+        # Without a content coding the bytes are the body: iter_raw skips a decoder and a chunker per read.
+        coded = response.headers.get("content-encoding", "identity").strip().lower() not in ("", "identity")
+        for chunk in response.iter_bytes() if coded else response.iter_raw():
             try:
-                events = decoder.feed(chunk)
+                events = feed(chunk)
             except StreamTooLarge as exc:
                 raise ProtocolError(f"{self.url} sent {exc}") from exc
             if decoder.retry is not None:
@@ -232,17 +225,21 @@ class SseFollower(Follower):
                 healthy = True
                 self._healthy()
             for sse in events:
-                event = self._to_output(sse)
+                event = to_output(sse)
                 self.last_event_id = sse.last_event_id
                 if event is None:
                     continue
-                if event.type == STREAM_HEARTBEAT:
+                kind = event.type
+                if kind is None or kind[:11] != "sse.stream.":
+                    yield event
+                    continue
+                if kind == STREAM_HEARTBEAT:
                     self.status.last_heartbeat = time.monotonic()
                 yield event
-                if event.type == STREAM_END:
+                if kind == STREAM_END:
                     self.ended, self.end_reason = True, "sse.stream.end"
                     return
-                if event.type == STREAM_START and self._on_open is not None:
+                if kind == STREAM_START and self._on_open is not None:
                     on_open, self._on_open = self._on_open, None
                     on_open()
             # An id-only block moves the resume point without dispatching an event.
@@ -257,13 +254,27 @@ class SseFollower(Follower):
         decoder.close()
 
     def _to_output(self, sse) -> OutputEvent | None:
-        if sse.has_id and self._seen(sse.last_event_id):
-            return None  # the server replayed something we already printed
+        if sse.has_id:
+            event_id = sse.last_event_id
+            guard = self._replay_guard
+            if guard is not None:  # _seen, inline (a call per event shows in profiles)
+                if event_id in guard:
+                    return None  # the server replayed something we already printed
+                self._replay_guard = None
+            self._recent_ids.append(event_id)
         raw = sse.data
-        if self.api_key and self.api_key in raw:
-            raw = raw.replace(self.api_key, "***")
+        api_key = self.api_key
+        if api_key and api_key in raw:
+            raw = raw.replace(api_key, "***")
         try:
-            data = parse_json(raw)
+            data, end = _raw_decode(raw)  # parse_json, inline
+            if end != len(raw) and raw[end:].strip():
+                raise ValueError("extra data after the JSON document")
         except ValueError:
-            return OutputEvent("sse", sse.last_event_id or None, sse.event, None, raw, raw, ok=False, session_id=self.session_id)
-        return OutputEvent("sse", sse.last_event_id or None, sse.event, payload_type(data), data, raw, session_id=self.session_id)
+            try:
+                data = json.loads(raw)  # leading whitespace and friends: let the full parser decide
+            except ValueError:
+                return OutputEvent("sse", sse.last_event_id or None, sse.event, None, raw, raw, False, self.session_id)
+        kind = data.get("type") if data.__class__ is dict else None  # payload_type, inline
+        return OutputEvent("sse", sse.last_event_id or None, sse.event, kind if kind.__class__ is str else None,
+                           data, raw, True, self.session_id)
