@@ -137,11 +137,12 @@ def cursors(path) -> dict:
     return json.loads(path.read_text())
 
 
-def test_cursor_file_resume_after_ctrl_c_repeats_nothing(emu, tmp_path):
+def interrupt_a_fleet_midway(emu, *extra: str) -> tuple[str, str, list[dict], str]:
+    """An SSE and a mailbox session each fed 60 events, followed by one `atai tail` that gets
+    Ctrl-C after 30 lines: (sse, mailbox, the lines it printed, its stderr)."""
     emu.configure(idle_timeout_s=0)
     sse, mail = emu.running_session(SSE_LENS_ID), emu.running_session(MAILBOX_LENS_ID)
-    path = tmp_path / "cursors.json"
-    first = atai_process(emu, "tail", sse, mail, "--cursor-file", str(path))
+    first = atai_process(emu, "tail", sse, mail, *extra)
     emu.wait_for_reader(sse)
     with emu.api() as api:
         api.session_event(sse, "input_stream.set", synthetic(60, 40))
@@ -150,12 +151,18 @@ def test_cursor_file_resume_after_ctrl_c_repeats_nothing(emu, tmp_path):
     first.send_signal(signal.SIGINT)
     out, err = first.communicate(timeout=30)
     assert first.returncode == 130, err
-    assert "--cursor-file" in err  # the resume hint names it
     seen += [json.loads(line) for line in out.splitlines()]
+    emu.wait_for(lambda: emu.session(sse).num_outputs >= 60 and emu.session(mail).num_outputs >= 60, timeout=30)
+    return sse, mail, seen, err
+
+
+def test_cursor_file_resume_after_ctrl_c_repeats_nothing(emu, tmp_path):
+    path = tmp_path / "cursors.json"
+    sse, mail, seen, err = interrupt_a_fleet_midway(emu, "--cursor-file", str(path))
+    assert "--cursor-file" in err  # the resume hint names it
     saved = cursors(path)
     assert saved[sse]["channel"] == "sse" and saved[mail]["channel"] == "read"
     assert os.stat(path).st_mode & 0o777 == 0o600
-    emu.wait_for(lambda: emu.session(sse).num_outputs >= 60 and emu.session(mail).num_outputs >= 60, timeout=30)
     second = atai_process(emu, "tail", sse, mail, "--cursor-file", str(path), "--idle-exit", "1")
     out, err = second.communicate(timeout=60)
     assert second.returncode == 0, err
@@ -167,22 +174,10 @@ def test_cursor_file_resume_after_ctrl_c_repeats_nothing(emu, tmp_path):
 
 
 def test_without_a_cursor_file_the_ctrl_c_hint_resumes_each_session_losing_nothing(emu):
-    emu.configure(idle_timeout_s=0)
-    sse, mail = emu.running_session(SSE_LENS_ID), emu.running_session(MAILBOX_LENS_ID)
-    first = atai_process(emu, "tail", sse, mail)
-    emu.wait_for_reader(sse)
-    with emu.api() as api:
-        api.session_event(sse, "input_stream.set", synthetic(60, 40))
-        api.session_event(mail, "input_stream.set", synthetic(60, 40))
-    seen = [json.loads(first.stdout.readline()) for _ in range(30)]
-    first.send_signal(signal.SIGINT)
-    out, err = first.communicate(timeout=30)
-    assert first.returncode == 130, err
-    seen += [json.loads(line) for line in out.splitlines()]
+    sse, mail, seen, err = interrupt_a_fleet_midway(emu)
     hint = next(line for line in err.splitlines() if "resume each session with:" in line)
     commands = hint.split("resume each session with: ", 1)[1].split(" (or run the fleet with --cursor-file")[0].split("; ")
     assert sorted(command.split()[2] for command in commands) == sorted([sse, mail])
-    emu.wait_for(lambda: emu.session(sse).num_outputs >= 60 and emu.session(mail).num_outputs >= 60, timeout=30)
     for command in commands:
         argv = command.split()[1:]  # "atai tail SID [--since ID]"
         again = atai_process(emu, *argv, "--idle-exit", "1")

@@ -23,10 +23,22 @@ from atai_cli.client.followers import Follower, describe_failure
 from atai_cli.client.rest import RETRY_STATUSES, RedirectLoop, raise_for_status
 from atai_cli.client.sse_decoder import EventStreamDecoder, StreamTooLarge
 from atai_cli.errors import ProtocolError
-from atai_cli.protocol.events import STREAM_END, STREAM_HEARTBEAT, STREAM_START, OutputEvent, remaining
+from atai_cli.protocol.events import (ENVELOPE_PREFIX, STREAM_END, STREAM_HEARTBEAT, STREAM_START, OutputEvent,
+                                     payload_type, remaining)
 
 DEDUP_WINDOW = 4096
 _raw_decode = json.JSONDecoder().raw_decode
+
+
+def parse_json(text: str):
+    """json.loads without its per-call overhead on the hot path; raises ValueError likewise."""
+    try:
+        value, end = _raw_decode(text)
+    except ValueError:
+        return json.loads(text)  # leading whitespace and friends: let the full parser decide
+    if end != len(text) and text[end:].strip():
+        raise ValueError("extra data after the JSON document")
+    return value
 
 
 def flush_before_blocking(response: httpx.Response, flush: Callable[[], None]) -> Callable[[], None] | None:
@@ -230,7 +242,7 @@ class SseFollower(Follower):
                 if event is None:
                     continue
                 kind = event.type
-                if kind is None or kind[:11] != "sse.stream.":
+                if kind is None or not kind.startswith(ENVELOPE_PREFIX):  # lens output: nothing to watch for
                     yield event
                     continue
                 if kind == STREAM_HEARTBEAT:
@@ -254,27 +266,13 @@ class SseFollower(Follower):
         decoder.close()
 
     def _to_output(self, sse) -> OutputEvent | None:
-        if sse.has_id:
-            event_id = sse.last_event_id
-            guard = self._replay_guard
-            if guard is not None:  # _seen, inline (a call per event shows in profiles)
-                if event_id in guard:
-                    return None  # the server replayed something we already printed
-                self._replay_guard = None
-            self._recent_ids.append(event_id)
+        if sse.has_id and self._seen(sse.last_event_id):
+            return None  # the server replayed something we already printed
         raw = sse.data
-        api_key = self.api_key
-        if api_key and api_key in raw:
-            raw = raw.replace(api_key, "***")
+        if self.api_key and self.api_key in raw:
+            raw = raw.replace(self.api_key, "***")
         try:
-            data, end = _raw_decode(raw)  # parse_json, inline
-            if end != len(raw) and raw[end:].strip():
-                raise ValueError("extra data after the JSON document")
+            data = parse_json(raw)
         except ValueError:
-            try:
-                data = json.loads(raw)  # leading whitespace and friends: let the full parser decide
-            except ValueError:
-                return OutputEvent("sse", sse.last_event_id or None, sse.event, None, raw, raw, False, self.session_id)
-        kind = data.get("type") if data.__class__ is dict else None  # payload_type, inline
-        return OutputEvent("sse", sse.last_event_id or None, sse.event, kind if kind.__class__ is str else None,
-                           data, raw, True, self.session_id)
+            return OutputEvent("sse", sse.last_event_id or None, sse.event, None, raw, raw, ok=False, session_id=self.session_id)
+        return OutputEvent("sse", sse.last_event_id or None, sse.event, payload_type(data), data, raw, session_id=self.session_id)

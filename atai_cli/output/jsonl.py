@@ -21,19 +21,15 @@ def dumps(value: Any) -> str:
 def event_line(event: OutputEvent, shape: str) -> str | None:
     """The printed line of an event (without the newline); None when it cannot be printed
     (data that is not JSON, in the data shape)."""
-    if shape == SHAPE_DATA:  # `tail --json`, the hot path: tested first
-        if not event.ok:
-            return None
-        raw = event.raw
-        if raw is not None and "\n" not in raw and "\r" not in raw:
-            return raw  # already one JSON document: no decode/encode round trip
-        return dumps(event.data)
     if shape == SHAPE_META:
         return dumps(event.meta())
     if shape == SHAPE_FLEET:
         return dumps(event.fleet())
     if not event.ok:
         return None
+    raw = event.raw
+    if raw is not None and "\n" not in raw and "\r" not in raw:
+        return raw  # already one JSON document: no decode/encode round trip
     return dumps(event.data)
 
 
