@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from atai_cli.client.sse_decoder import ServerSentEvent
 from atai_cli.client.sse_follower import SseFollower
 from atai_cli.emulator.catalog import SSE_LENS_ID
 from atai_cli.errors import AuthError, NotFoundError, OperationTimeout, ProtocolError
@@ -152,9 +153,13 @@ def test_sends_resume_headers(emu):
 
 def test_duplicate_ids_after_a_reconnect_are_suppressed():
     follower = SseFollower(None, "http://x")
-    assert [follower._seen(i) for i in ("1", "2")] == [False, False]
+
+    def seen(event_id: str) -> bool:
+        return follower._to_output(ServerSentEvent("{}", "message", event_id, True)) is None
+
+    assert [seen(i) for i in ("1", "2")] == [False, False]
     follower._replay_guard = set(follower._recent_ids)  # what a reconnect does
-    assert [follower._seen(i) for i in ("1", "2", "3")] == [True, True, False]
+    assert [seen(i) for i in ("1", "2", "3")] == [True, True, False]
 
 
 def test_a_server_that_ignores_last_event_id_prints_nothing_twice(emu):

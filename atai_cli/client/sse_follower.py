@@ -23,22 +23,10 @@ from atai_cli.client.followers import Follower, describe_failure
 from atai_cli.client.rest import RETRY_STATUSES, RedirectLoop, raise_for_status
 from atai_cli.client.sse_decoder import EventStreamDecoder, StreamTooLarge
 from atai_cli.errors import ProtocolError
-from atai_cli.protocol.events import (ENVELOPE_PREFIX, STREAM_END, STREAM_HEARTBEAT, STREAM_START, OutputEvent,
-                                     payload_type, remaining)
+from atai_cli.protocol.events import ENVELOPE_PREFIX, STREAM_END, STREAM_HEARTBEAT, STREAM_START, OutputEvent, payload_type, remaining
 
 DEDUP_WINDOW = 4096
 _raw_decode = json.JSONDecoder().raw_decode
-
-
-def parse_json(text: str):
-    """json.loads without its per-call overhead on the hot path; raises ValueError likewise."""
-    try:
-        value, end = _raw_decode(text)
-    except ValueError:
-        return json.loads(text)  # leading whitespace and friends: let the full parser decide
-    if end != len(text) and text[end:].strip():
-        raise ValueError("extra data after the JSON document")
-    return value
 
 
 def flush_before_blocking(response: httpx.Response, flush: Callable[[], None]) -> Callable[[], None] | None:
@@ -111,15 +99,6 @@ class SseFollower(Follower):
         self._recent_ids: deque[str] = deque(maxlen=DEDUP_WINDOW)
         self._replay_guard: set[str] | None = None
         self._response: httpx.Response | None = None
-
-    def _seen(self, event_id: str) -> bool:
-        guard = self._replay_guard
-        if guard is not None:
-            if event_id in guard:
-                return True
-            self._replay_guard = None  # past the replayed part: no more checks needed
-        self._recent_ids.append(event_id)
-        return False
 
     def _interrupt(self) -> None:
         """Shut the socket of the stream being read, so a blocked read returns now."""
@@ -266,13 +245,25 @@ class SseFollower(Follower):
         decoder.close()
 
     def _to_output(self, sse) -> OutputEvent | None:
-        if sse.has_id and self._seen(sse.last_event_id):
-            return None  # the server replayed something we already printed
+        if sse.has_id:
+            event_id = sse.last_event_id
+            guard = self._replay_guard
+            if guard is not None:  # after a reconnect: until the first new id, a replayed id is dropped
+                if event_id in guard:
+                    return None  # the server replayed something we already printed
+                self._replay_guard = None
+            self._recent_ids.append(event_id)
         raw = sse.data
-        if self.api_key and self.api_key in raw:
-            raw = raw.replace(self.api_key, "***")
+        api_key = self.api_key
+        if api_key and api_key in raw:
+            raw = raw.replace(api_key, "***")
         try:
-            data = parse_json(raw)
+            data, end = _raw_decode(raw)  # json.loads without its per-call overhead
+            if end != len(raw) and raw[end:].strip():
+                raise ValueError("extra data after the JSON document")
         except ValueError:
-            return OutputEvent("sse", sse.last_event_id or None, sse.event, None, raw, raw, ok=False, session_id=self.session_id)
-        return OutputEvent("sse", sse.last_event_id or None, sse.event, payload_type(data), data, raw, session_id=self.session_id)
+            try:
+                data = json.loads(raw)  # leading whitespace and friends: let the full parser decide
+            except ValueError:
+                return OutputEvent("sse", sse.last_event_id or None, sse.event, None, raw, raw, False, self.session_id)
+        return OutputEvent("sse", sse.last_event_id or None, sse.event, payload_type(data), data, raw, True, self.session_id)

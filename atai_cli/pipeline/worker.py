@@ -25,7 +25,7 @@ from atai_cli.pipeline.sinks import Sink
 from atai_cli.protocol import status
 from atai_cli.protocol.channels import choose_channel, sse_writer
 from atai_cli.protocol.outcomes import Reporter, SessionOutcome, SessionState
-from atai_cli.protocol.events import STREAM_END, OutputEvent, StreamStatus
+from atai_cli.protocol.events import ENVELOPE_PREFIX, STREAM_END, OutputEvent, StreamStatus
 from atai_cli.protocol.stops import StopReason
 
 # A follower needs little stack; 200 threads' reservations stay small. The command edge sets it
@@ -135,6 +135,7 @@ class Worker:
         self.stop = threading.Event()
         self.stop_reason = StopReason.ENDED
         self.follower: Any = None
+        self._server_cursor = False  # the follower keeps a server cursor (read_count, client_id)
         self.thread = threading.Thread(target=self._run, name=f"follow-{session_id}", daemon=True)
 
     def halt(self, reason: StopReason = StopReason.ENDED) -> None:
@@ -224,6 +225,7 @@ class Worker:
             on_batch=lambda total, client_id=None: cursors.note_read(sid, total, client_id),
             on_warning=lambda text: cursors.warn(sid, text),
         )
+        self._server_cursor = follower.channel == "read"
         if self.stop.is_set():
             follower.stop()
         try:
@@ -268,18 +270,23 @@ class Worker:
         (the cursor then stays before this event, and moves no further)."""
         fleet = self.fleet
         outcome = self.outcome
-        envelope = event.envelope
+        kind = event.type
+        envelope = kind is not None and kind.startswith(ENVELOPE_PREFIX)  # event.envelope, inline
         if not envelope:
             outcome.received += 1
             if fleet.opts.idle_exit:  # only --idle-exit reads it: no lock and clock per event otherwise
                 fleet.activity.note_output()
             if fleet.recorder is not None:
                 fleet.recorder.write(event)
-        server_offset = getattr(follower, "read_count", None)
-        client_id = getattr(follower, "client_id", None)
-        fleet.cursors.seen(self.session_id, event.id)
+        if self._server_cursor:  # the read channel's: looked up per event, it moves
+            server_offset = getattr(follower, "read_count", None)
+            client_id = getattr(follower, "client_id", None)
+        else:
+            server_offset = client_id = None
+        cursors = fleet.cursors
+        cursors.seen(self.session_id, event.id)
         if (envelope or fleet.filter.filtering) and not fleet.filter.keep(event):
-            fleet.cursors.advance(self.session_id, event.id, server_offset, client_id)
+            cursors.advance(self.session_id, event.id, server_offset, client_id)
             return True
         last = fleet.claim()
         if last is None:
@@ -292,7 +299,7 @@ class Worker:
             taken = self._take(event, line)
         if not taken:
             return False  # stopping before a sink finished
-        fleet.cursors.advance(self.session_id, event.id, server_offset, client_id)
+        cursors.advance(self.session_id, event.id, server_offset, client_id)
         outcome.events += 1
         if last:
             fleet.request_stop(StopReason.MAX_EVENTS)
@@ -300,8 +307,9 @@ class Worker:
         return True
 
     def _take(self, event: OutputEvent, line: str | None) -> bool:
+        stop = self.stop
         for sink in self.fleet.sinks:
-            if not sink.take(event, line, self.stop):
+            if not sink.take(event, line, stop):
                 return False
         return True
 
