@@ -4,6 +4,7 @@ and amqtt (MQTT), with the same delivery promise as HTTP forwarding."""
 from __future__ import annotations
 
 import json
+import zlib
 import os
 import signal
 import subprocess
@@ -81,12 +82,22 @@ def seqs(records) -> dict[str, list[int]]:
     return dict(per_session)
 
 
+def sessions_over_partitions(emu, count: int, partitions: int) -> list[str]:
+    """`count` running sessions whose ids do not all hash to one partition. The producer's
+    default partitioner puts a key on CRC-32(key) % partitions; session ids are random, so three
+    of them share one partition about one time in nine, and the spread check would then fail."""
+    sessions = [emu.running_session(SSE_LENS_ID) for _ in range(count)]
+    while len({zlib.crc32(sid.encode()) % partitions for sid in sessions}) < 2:
+        sessions[-1] = emu.running_session(SSE_LENS_ID)
+    return sessions
+
+
 def test_three_sessions_with_drops_reach_a_three_partition_topic_once_each_in_order(emu, kafka, topic):
     from confluent_kafka import Consumer
 
     kafka.create_topic(topic, 3)
     emu.configure(drop_every=3, drop_partial=True, idle_timeout_s=30)
-    sessions = [emu.running_session(SSE_LENS_ID) for _ in range(3)]
+    sessions = sessions_over_partitions(emu, 3, partitions=3)
     feed_when_listening(emu, sessions, 30)
     result = run_cli("tail", *sessions, "--forward-to", kafka.url(topic), "--forward-secret", SECRET,
                      "--max-events", "90", "--timeout", "120")
