@@ -189,6 +189,17 @@ def test_the_client_loads_httpx_without_its_cli_and_leaves_no_placeholder():
     assert _in_fresh_python(code) == "False False False"
 
 
+def test_pydantic_finds_no_plugins_without_scanning_installed_packages():
+    """main.py stands in for pydantic's plugin loader (no entry-point scan, no importlib.metadata),
+    in atai's process only: the environment is left alone."""
+    code = ("import os, sys; from atai_cli import main; main._pydantic_without_plugins(); import pydantic\n"
+            "class M(pydantic.BaseModel):\n    x: int\n"
+            "M(x=1); loader = sys.modules['pydantic.plugin._loader']\n"
+            "print(list(loader.get_plugins()), 'importlib.metadata' in sys.modules, "
+            "'PYDANTIC_DISABLE_PLUGINS' in os.environ, main._PluginlessPydantic in map(type, sys.meta_path))")
+    assert _in_fresh_python(code) == "[] False False False"
+
+
 def test_importing_the_emulator_server_adds_no_logging_filter():
     code = "import logging, atai_cli.emulator.server; print(logging.getLogger('uvicorn.error').filters)"
     assert _in_fresh_python(code) == "[]"

@@ -9,6 +9,7 @@ from typing import Any, Callable
 import httpx
 
 from atai_cli.client.backoff import Backoff, parse_retry_after
+from atai_cli.client.http_client import new_http_client
 from atai_cli.client.responses import RETRY_STATUSES, status_error
 from atai_cli.errors import NetworkError, OperationTimeout, ProtocolError
 from atai_cli.protocol.redact import redact_text
@@ -97,7 +98,7 @@ class RestClient:
         self.retry_delay = retry_delay
         self.trace_to = trace  # where --debug lines go (None: nowhere); LensApi's sockets and followers share it
         self._sleep = sleep
-        self.http = httpx.Client(
+        self.http = new_http_client(
             base_url=self.endpoint + "/",
             headers={"Authorization": f"Bearer {api_key}", "User-Agent": "atai"},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
