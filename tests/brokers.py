@@ -54,13 +54,7 @@ class Tansu:
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def create_topic(self, topic: str, partitions: int) -> None:
@@ -90,6 +84,17 @@ class Tansu:
             return drain(consumer, until, timeout, quiet)
         finally:
             consumer.close()
+
+
+def stop_process(process: subprocess.Popen | None) -> None:
+    """Terminate a broker (and wait for it); kill it if it does not go in 10 s."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def drain(consumer, until, timeout: float, quiet: float) -> list:
@@ -136,13 +141,7 @@ class Amqtt:
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
     def url(self, topic: str, *, userinfo: str = "", query: str = "") -> str:

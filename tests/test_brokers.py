@@ -4,12 +4,12 @@ and amqtt (MQTT), with the same delivery promise as HTTP forwarding."""
 from __future__ import annotations
 
 import json
-import zlib
 import os
 import signal
 import subprocess
 import sys
 import threading
+import zlib
 from collections import defaultdict
 from pathlib import Path
 
