@@ -14,6 +14,7 @@ from pathlib import Path
 from receiver import free_port
 
 MQTT_USER, MQTT_PASSWORD = "plant", "mqtt-pass-5e3c1"
+TLS = Path(__file__).parent / "data" / "tls"  # a self-signed certificate for 127.0.0.1, valid to 2126
 
 
 def wait_port(port: int, timeout: float = 20.0) -> None:
@@ -113,17 +114,23 @@ def drain(consumer, until, timeout: float, quiet: float) -> list:
 
 
 class Amqtt:
-    """One amqtt broker; anonymous, or with a password file (argon2) when `users` are given."""
+    """One amqtt broker; anonymous, or with a password file (argon2) when `users` are given. With
+    `tls`, a second listener on `tls_port` speaks MQTT over TLS with the certificate in TLS."""
 
-    def __init__(self, directory: Path, users: dict[str, str] | None = None) -> None:
+    def __init__(self, directory: Path, users: dict[str, str] | None = None, *, tls: bool = False) -> None:
         self.directory = directory
         self.port = free_port()
+        self.tls_port = free_port() if tls else None
         self.users = users
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "Amqtt":
         self.directory.mkdir(parents=True, exist_ok=True)
-        lines = ["listeners:", "  default:", "    type: tcp", f"    bind: 127.0.0.1:{self.port}", "plugins:"]
+        lines = ["listeners:", "  default:", "    type: tcp", f"    bind: 127.0.0.1:{self.port}"]
+        if self.tls_port:
+            lines += ["  tls:", "    type: tcp", f"    bind: 127.0.0.1:{self.tls_port}", "    ssl: true",
+                      f"    certfile: {TLS / 'cert.pem'}", f"    keyfile: {TLS / 'key.pem'}"]
+        lines.append("plugins:")
         if self.users:
             from pwdlib.hashers.argon2 import Argon2Hasher
 
@@ -138,6 +145,8 @@ class Amqtt:
         self.log = open(self.directory / "amqtt.log", "w")
         self.process = subprocess.Popen([str(amqtt), "-c", str(config)], stdout=self.log, stderr=subprocess.STDOUT)
         wait_port(self.port)
+        if self.tls_port:
+            wait_port(self.tls_port)
         return self
 
     def stop(self) -> None:

