@@ -23,7 +23,7 @@ its events and every one of them is on stdout, the atai processes get SIGINT (ex
   returns (lines are parsed after the run); latency = that time - emitted_at.
 Mailbox rows: the same with `lns-emulator-mailbox` (session.read polling), one process.
 
---compare DIR runs an older atai (DIR holds its atai_cli package, e.g. from `git archive OLD
+--compare DIR (repeatable) runs an older atai (DIR holds its atai_cli package, e.g. from `git archive OLD
 atai_cli`) with PYTHONPATH=DIR, right after the current one for each case, against the same
 emulator (always the current tree's, started once): the difference is atai's alone.
 """
@@ -61,8 +61,8 @@ CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 class Emulator(bench_tail.Emulator):
     """bench_tail's helper, started with no model latency and the given retention."""
 
-    def __init__(self, retention: int = 4096) -> None:
-        super().__init__(retention=retention, connections=16)
+    def __init__(self, retention: int = 4096, tree: str | None = None) -> None:
+        super().__init__(retention=retention, connections=16, tree=tree)
 
     def env(self, tree: str | None = None) -> dict:
         """atai's environment as a user's shell has it: PYTHONUNBUFFERED (set in some CI and
@@ -271,6 +271,11 @@ HEADER = ("| sessions | atai processes | atai | peak RSS MiB | CPU s | CPU s per
           "|---:|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
 
 
+def rotated(trees: list, turn: int) -> list:
+    turn %= len(trees)
+    return trees[turn:] + trees[:turn]
+
+
 def label(tree: str | None) -> str:
     return "this tree" if tree is None else Path(tree).name
 
@@ -285,8 +290,11 @@ def main() -> None:
                         help="run N separate processes only up to this N (default 100: 200 processes is opt-in)")
     parser.add_argument("--quick", action="store_true", help="sizes 1,10 (mailbox 1,10) for 5 s: a smoke run")
     parser.add_argument("--json", metavar="FILE", help="also write every result to FILE")
-    parser.add_argument("--compare", metavar="TREE",
-                        help="a directory holding an older atai_cli: each case is run with it too, interleaved")
+    parser.add_argument("--compare", metavar="TREE", action="append", default=[],
+                        help="a directory holding an older atai_cli: each case is run with it too, interleaved "
+                             "(repeatable)")
+    parser.add_argument("--emulator-tree", metavar="TREE",
+                        help="serve from this directory's atai_cli emulator instead of this checkout's")
     args = parser.parse_args()
     restore_sigint()
     if args.quick:
@@ -294,11 +302,12 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     mailbox_sizes = [int(s) for s in args.mailbox_sizes.split(",") if s]
     count = max(1, round(args.seconds * args.rate))
-    compare = str(Path(args.compare).resolve()) if args.compare else None
-    if compare and not (Path(compare) / "atai_cli" / "__init__.py").is_file():
-        parser.error(f"--compare {args.compare}: no atai_cli package in it")
-    trees = [None, compare] if compare else [None]
-    emu = Emulator()
+    compares = [str(Path(tree).resolve()) for tree in args.compare]
+    for tree in compares:
+        if not (Path(tree) / "atai_cli" / "__init__.py").is_file():
+            parser.error(f"--compare {tree}: no atai_cli package in it")
+    trees = [None, *compares]
+    emu = Emulator(tree=str(Path(args.emulator_tree).resolve()) if args.emulator_tree else None)
     results = []
     try:
         print(f"## Many sessions: one `atai tail` vs one process per session ({count} events per session at "
@@ -308,8 +317,8 @@ def main() -> None:
         for n in sizes:
             modes = [False] + ([True] if 1 < n <= args.separate_max else [])
             for separate in modes:
-                # Which tree goes first alternates, so neither always meets a warmer emulator.
-                for tree in trees if turn % 2 == 0 else trees[::-1]:
+                # Which tree goes first rotates, so none always meets a warmer emulator.
+                for tree in rotated(trees, turn):
                     r = run_case(emu, SSE_LENS, n, separate, count, args.rate, tree)
                     r["label"] = label(tree)
                     results.append(r)
@@ -323,7 +332,7 @@ def main() -> None:
                 if n > 1:
                     print(f"- one process, {n} sessions: peak RSS {r['rss_mib'] / base['rss_mib']:.2f}x one session's, "
                           f"CPU {r['cpu_s'] / base['cpu_s']:.2f}x")
-        if compare:
+        for compare in compares:
             old = {r["sessions"]: r for r in results if r["mode"] == "one process" and r["tree"] == compare}
             for n, r in fleet.items():
                 if n in old:
@@ -342,7 +351,7 @@ def main() -> None:
                   f"{args.rate:g}/s)\n", flush=True)
             print(HEADER, flush=True)
             for n in mailbox_sizes:
-                for tree in trees if turn % 2 == 0 else trees[::-1]:
+                for tree in rotated(trees, turn):
                     r = run_case(emu, MAILBOX_LENS, n, False, count, args.rate, tree)
                     r["mode"], r["label"] = "one process (read)", label(tree)
                     results.append(r)
