@@ -5,6 +5,7 @@ one-session case as the baseline (machines are noisy: compare ratios, not absolu
     python benchmarks/bench_fleet.py                        # sizes 1,10,100,200, 30 s at 5 events/s
     python benchmarks/bench_fleet.py --separate-max 200     # also 200 separate processes (heavy)
     python benchmarks/bench_fleet.py --quick                # sizes 1,10 for 5 s: a smoke run
+    python benchmarks/bench_fleet.py --compare DIR          # also an older atai_cli in DIR, interleaved
 
 Each case: N sessions of `lns-emulator-sse` (SSE channel), each fed the emulator's
 synthetic_reader at --rate events/s for --seconds (every result stamped with `emitted_at`).
@@ -12,12 +13,19 @@ Once every reader is connected, every stream is started; when every session has 
 its events and every one of them is on stdout, the atai processes get SIGINT (exit 130).
 - peak RSS: `wait4` rusage ru_maxrss of each atai process (the sum for separate processes);
 - CPU: user + system seconds of the atai process(es) only, start-up included;
+- CPU s per s: atai's CPU while the streams run (from the first input_stream.set to the last
+  line on stdout, read from /proc: no start-up, no shutdown) per second of that window; the
+  emulator's the same way, in its own column;
 - events/s: lines printed / (last line on stdout - first input_stream.set);
 - printed / emitted: lines on stdout vs the emulator's num_outputs; every session's seqs are
   checked to be 0..count-1, once each, in order;
 - latency: stdout is read through pipes by one epoll thread that timestamps each read as it
   returns (lines are parsed after the run); latency = that time - emitted_at.
 Mailbox rows: the same with `lns-emulator-mailbox` (session.read polling), one process.
+
+--compare DIR (repeatable) runs an older atai (DIR holds its atai_cli package, e.g. from `git archive OLD
+atai_cli`) with PYTHONPATH=DIR, right after the current one for each case, against the same
+emulator (always the current tree's, started once): the difference is atai's alone.
 """
 
 from __future__ import annotations
@@ -53,15 +61,17 @@ CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 class Emulator(bench_tail.Emulator):
     """bench_tail's helper, started with no model latency and the given retention."""
 
-    def __init__(self, retention: int = 4096) -> None:
-        super().__init__(retention=retention, connections=16)
+    def __init__(self, retention: int = 4096, tree: str | None = None) -> None:
+        super().__init__(retention=retention, connections=16, tree=tree)
 
-    def env(self) -> dict:
+    def env(self, tree: str | None = None) -> dict:
         """atai's environment as a user's shell has it: PYTHONUNBUFFERED (set in some CI and
         container images) would make stdout unbuffered, one write per line, undoing atai's
-        one flush per network read."""
+        one flush per network read. With a tree, its atai_cli is imported first."""
         env = super().env()
         env.pop("PYTHONUNBUFFERED", None)
+        if tree is not None:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (tree, env.get("PYTHONPATH")) if p)
         return env
 
     def sessions(self, lens_id: str, n: int) -> list[str]:
@@ -144,7 +154,8 @@ def stderr_lines_with(paths: list[str], needle: str) -> int:
     return total
 
 
-def run_case(emu: Emulator, lens_id: str, n: int, separate: bool, count: int, rate: float) -> dict:
+def run_case(emu: Emulator, lens_id: str, n: int, separate: bool, count: int, rate: float,
+             tree: str | None = None) -> dict:
     session_ids = emu.sessions(lens_id, n)
     commands = [[*ATAI, "tail", sid, "--json"] for sid in session_ids] if separate else [[*ATAI, "tail", *session_ids, "--json"]]
     tmp = tempfile.mkdtemp(prefix="bench-fleet-")
@@ -152,7 +163,9 @@ def run_case(emu: Emulator, lens_id: str, n: int, separate: bool, count: int, ra
     procs = []
     for command, err_path in zip(commands, err_paths):
         with open(err_path, "wb") as err:
-            procs.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, env=emu.env()))
+            # `python -m` puts the working directory first on sys.path: run an older tree from
+            # inside it, so this checkout's atai_cli does not shadow it.
+            procs.append(subprocess.Popen(command, stdout=subprocess.PIPE, stderr=err, env=emu.env(tree), cwd=tree))
     reader = LineReader([p.stdout.fileno() for p in procs])
     reader.start()
     expected = n * count
@@ -172,6 +185,7 @@ def run_case(emu: Emulator, lens_id: str, n: int, separate: bool, count: int, ra
                 time.sleep(0.05)
             time.sleep(0.5)
         cpu_emu0 = emu.cpu_seconds()
+        cpu_atai0 = sum(proc_cpu(p.pid) for p in procs)
         started = time.time()
         for sid in session_ids:
             emu.stream(sid, count, rate)
@@ -186,6 +200,8 @@ def run_case(emu: Emulator, lens_id: str, n: int, separate: bool, count: int, ra
         while reader.count < emitted and time.monotonic() < settle:
             time.sleep(0.05)
         cpu_emu = emu.cpu_seconds() - cpu_emu0
+        streamed = time.time() - started
+        cpu_atai_stream = sum(proc_cpu(p.pid) for p in procs if p.poll() is None) - cpu_atai0
     finally:
         for p in procs:
             if p.poll() is None:
@@ -193,6 +209,9 @@ def run_case(emu: Emulator, lens_id: str, n: int, separate: bool, count: int, ra
         rss_kib = cpu = 0.0
         codes = []
         for p in procs:
+            if p.returncode is not None:  # already reaped by poll(): it failed early, no rusage
+                codes.append(p.returncode)
+                continue
             _, status, usage = os.wait4(p.pid, 0)
             p.returncode = os.waitstatus_to_exitcode(status)
             codes.append(p.returncode)
@@ -227,7 +246,9 @@ def run_case(emu: Emulator, lens_id: str, n: int, separate: bool, count: int, ra
         errors = f"stderr kept in {tmp}"
     return {
         "sessions": n, "mode": f"{n} processes" if separate else "one process", "lens": lens_id,
+        "tree": tree or "current", "streamed_s": streamed,
         "rss_mib": rss_kib / 1024, "cpu_s": cpu, "emulator_cpu_s": cpu_emu,
+        "cpu_per_s": cpu_atai_stream / streamed, "emulator_cpu_per_s": cpu_emu / streamed,
         "events_per_s": printed / (last_line - started) if printed else 0.0, "expected_per_s": n * rate,
         "printed": printed, "emitted": emitted, "complete": complete,
         "p50_ms": statistics.median(delays) if delays else float("nan"),
@@ -239,13 +260,24 @@ def run_case(emu: Emulator, lens_id: str, n: int, separate: bool, count: int, ra
 
 def row(r: dict) -> str:
     ok = "all, in order" if r["complete"] and r["printed"] == r["emitted"] else "**MISSING/DISORDER**"
-    return (f"| {r['sessions']} | {r['mode']} | {r['rss_mib']:.1f} | {r['cpu_s']:.2f} | {r['events_per_s']:,.1f} "
+    return (f"| {r['sessions']} | {r['mode']} | {r['label']} | {r['rss_mib']:.1f} | {r['cpu_s']:.2f} | "
+            f"{r['cpu_per_s']:.3f} | {r['events_per_s']:,.1f} "
             f"({r['expected_per_s']:g}) | {r['printed']:,} / {r['emitted']:,} ({ok}) | {r['p50_ms']:.1f} | "
-            f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['emulator_cpu_s']:.1f} |")
+            f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['emulator_cpu_s']:.1f} | {r['emulator_cpu_per_s']:.3f} |")
 
 
-HEADER = ("| sessions | atai processes | peak RSS MiB | CPU s | events/s (expected) | printed / emitted | p50 ms | p99 ms | max ms | emulator CPU s |\n"
-          "|---:|---|---:|---:|---:|---|---:|---:|---:|---:|")
+HEADER = ("| sessions | atai processes | atai | peak RSS MiB | CPU s | CPU s per s | events/s (expected) | printed / emitted "
+          "| p50 ms | p99 ms | max ms | emulator CPU s | emulator CPU s per s |\n"
+          "|---:|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+
+
+def rotated(trees: list, turn: int) -> list:
+    turn %= len(trees)
+    return trees[turn:] + trees[:turn]
+
+
+def label(tree: str | None) -> str:
+    return "this tree" if tree is None else Path(tree).name
 
 
 def main() -> None:
@@ -258,6 +290,11 @@ def main() -> None:
                         help="run N separate processes only up to this N (default 100: 200 processes is opt-in)")
     parser.add_argument("--quick", action="store_true", help="sizes 1,10 (mailbox 1,10) for 5 s: a smoke run")
     parser.add_argument("--json", metavar="FILE", help="also write every result to FILE")
+    parser.add_argument("--compare", metavar="TREE", action="append", default=[],
+                        help="a directory holding an older atai_cli: each case is run with it too, interleaved "
+                             "(repeatable)")
+    parser.add_argument("--emulator-tree", metavar="TREE",
+                        help="serve from this directory's atai_cli emulator instead of this checkout's")
     args = parser.parse_args()
     restore_sigint()
     if args.quick:
@@ -265,19 +302,29 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     mailbox_sizes = [int(s) for s in args.mailbox_sizes.split(",") if s]
     count = max(1, round(args.seconds * args.rate))
-    emu = Emulator()
+    compares = [str(Path(tree).resolve()) for tree in args.compare]
+    for tree in compares:
+        if not (Path(tree) / "atai_cli" / "__init__.py").is_file():
+            parser.error(f"--compare {tree}: no atai_cli package in it")
+    trees = [None, *compares]
+    emu = Emulator(tree=str(Path(args.emulator_tree).resolve()) if args.emulator_tree else None)
     results = []
     try:
         print(f"## Many sessions: one `atai tail` vs one process per session ({count} events per session at "
               f"{args.rate:g}/s, SSE)\n", flush=True)
         print(HEADER, flush=True)
+        turn = 0
         for n in sizes:
             modes = [False] + ([True] if 1 < n <= args.separate_max else [])
             for separate in modes:
-                r = run_case(emu, SSE_LENS, n, separate, count, args.rate)
-                results.append(r)
-                print(row(r), flush=True)
-        fleet = {r["sessions"]: r for r in results if r["mode"] == "one process"}
+                # Which tree goes first rotates, so none always meets a warmer emulator.
+                for tree in rotated(trees, turn):
+                    r = run_case(emu, SSE_LENS, n, separate, count, args.rate, tree)
+                    r["label"] = label(tree)
+                    results.append(r)
+                    print(row(r), flush=True)
+                turn += 1
+        fleet = {r["sessions"]: r for r in results if r["mode"] == "one process" and r["tree"] == "current"}
         base = fleet.get(1)
         print()
         if base:
@@ -285,8 +332,17 @@ def main() -> None:
                 if n > 1:
                     print(f"- one process, {n} sessions: peak RSS {r['rss_mib'] / base['rss_mib']:.2f}x one session's, "
                           f"CPU {r['cpu_s'] / base['cpu_s']:.2f}x")
+        for compare in compares:
+            old = {r["sessions"]: r for r in results if r["mode"] == "one process" and r["tree"] == compare}
+            for n, r in fleet.items():
+                if n in old:
+                    o = old[n]
+                    print(f"- {n} sessions, this tree vs {label(compare)}: CPU per s {r['cpu_per_s']:.3f} vs "
+                          f"{o['cpu_per_s']:.3f} ({r['cpu_per_s'] / max(o['cpu_per_s'], 1e-9):.2f}x), p99 "
+                          f"{r['p99_ms']:.1f} vs {o['p99_ms']:.1f} ms, emulator CPU per s "
+                          f"{r['emulator_cpu_per_s']:.3f} vs {o['emulator_cpu_per_s']:.3f}")
         for r in results:
-            if r["mode"] != "one process" and r["sessions"] in fleet:
+            if r["mode"] != "one process" and r["sessions"] in fleet and r["tree"] == "current":
                 f = fleet[r["sessions"]]
                 print(f"- {r['sessions']} separate processes: peak RSS {r['rss_mib'] / f['rss_mib']:.1f}x, "
                       f"CPU {r['cpu_s'] / f['cpu_s']:.1f}x one process following {r['sessions']}")
@@ -295,10 +351,12 @@ def main() -> None:
                   f"{args.rate:g}/s)\n", flush=True)
             print(HEADER, flush=True)
             for n in mailbox_sizes:
-                r = run_case(emu, MAILBOX_LENS, n, False, count, args.rate)
-                r["mode"] = "one process (read)"
-                results.append(r)
-                print(row(r), flush=True)
+                for tree in rotated(trees, turn):
+                    r = run_case(emu, MAILBOX_LENS, n, False, count, args.rate, tree)
+                    r["mode"], r["label"] = "one process (read)", label(tree)
+                    results.append(r)
+                    print(row(r), flush=True)
+                turn += 1
         odd = [r for r in results if r["exit_codes"] != [130]]
         for r in odd:
             print(f"\nwarning: {r['sessions']} sessions ({r['mode']}) exited {r['exit_codes']}: {r['errors']}")

@@ -44,11 +44,14 @@ PY = sys.executable
 
 
 class Emulator:
-    def __init__(self, retention: int = 4096, connections: int = 100) -> None:
+    def __init__(self, retention: int = 4096, connections: int = 100, tree: str | None = None) -> None:
+        # tree: a directory whose atai_cli serves instead of this checkout's (run from inside
+        # it, since `python -m` puts the working directory first on sys.path).
+        env = None if tree is None else {**os.environ, "PYTHONPATH": tree}
         self.proc = subprocess.Popen(
             [PY, "-m", "atai_cli", "emulator", "--port", "0", "--idle-timeout", "0", "--start-delay", "0.01",
              "--retention", str(retention), "--output-interval", "0.01", "--model-latency", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=tree,
         )
         self.endpoint = self.proc.stdout.readline().strip().split("=", 1)[1]
         self.key = self.proc.stdout.readline().strip().split("=", 1)[1]
