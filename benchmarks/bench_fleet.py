@@ -24,8 +24,9 @@ its events and every one of them is on stdout, the atai processes get SIGINT (ex
 Mailbox rows: the same with `lns-emulator-mailbox` (session.read polling), one process.
 
 --compare DIR (repeatable) runs an older atai (DIR holds its atai_cli package, e.g. from `git archive OLD
-atai_cli`) with PYTHONPATH=DIR, right after the current one for each case, against the same
-emulator (always the current tree's, started once): the difference is atai's alone.
+atai_cli`) with PYTHONPATH=DIR, in the same case as the current one (which tree goes first
+rotates from case to case), against the same emulator (this checkout's unless --emulator-tree,
+started once): the difference is atai's alone.
 """
 
 from __future__ import annotations

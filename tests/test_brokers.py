@@ -275,6 +275,17 @@ def test_mqtts_without_the_ca_says_the_certificate_did_not_verify_and_sends_noth
     assert MQTT_PASSWORD not in result.stderr + result.stdout
 
 
+def test_each_kind_of_failed_mqtt_connect_is_named():
+    import socket
+
+    from atai_cli.client.mqtt_transport import connect_failure
+
+    assert connect_failure(ConnectionRefusedError(111, "Connection refused")) == "connection refused"
+    assert connect_failure(None) == "connection refused"
+    assert connect_failure(TimeoutError()) == "connecting to the broker timed out"
+    assert connect_failure(socket.gaierror(-2, "Name or service not known")) == "could not connect (Name or service not known)"
+
+
 def test_broker_secrets_are_in_no_output_recording_or_exec_environment(emu, kafka, mqtt_broker, topic, tmp_path):
     emu.configure(idle_timeout_s=0)
     sid = emu.running_session(SSE_LENS_ID)

@@ -23,8 +23,8 @@ from typing import Callable
 import httpx
 
 from atai_cli.client.backoff import Backoff, parse_retry_after
-from atai_cli.client.http_client import new_http_client
 from atai_cli.client.forward_targets import ForwardTarget, is_loopback, parse_target  # noqa: F401 - is_loopback re-exported
+from atai_cli.client.http_client import new_http_client
 from atai_cli.client.transport import BROKER_WINDOW, Attempt, Message, Transport  # noqa: F401 - re-exported
 from atai_cli.errors import UsageError
 

@@ -33,7 +33,8 @@ def connect_failure(exc: BaseException | None) -> str:
         return "connection refused"
     if isinstance(exc, TimeoutError):
         return "connecting to the broker timed out"
-    return f"could not connect ({exc.strerror or exc})" if isinstance(exc, OSError) else f"could not connect ({exc})"
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+    return f"could not connect ({detail})"
 
 
 class MqttTransport(Transport):
