@@ -66,6 +66,42 @@ def test_version_is_answered_before_typer_loads():
     assert out[0] == "atai" and out[-1] == "False"
 
 
+# A process that runs main() as the `atai` command does; `probe` is freed only by the
+# interpreter's teardown, and the exit handler is registered after atai's, as a library's is.
+EXIT_PROBE = """
+import atexit, sys, types
+from atai_cli.main import main
+
+class Teardown:
+    def __del__(self):
+        sys.stderr.write("teardown ran\\n")
+
+probe = Teardown()
+atexit.register(lambda: sys.stderr.write("exit handler ran\\n"))
+sys.stdout.write("unflushed " * 20000)
+if "--as-coverage" in sys.argv:
+    sys.modules["coverage"] = types.ModuleType("coverage")
+args = [arg for arg in sys.argv[1:] if arg != "--as-coverage"]
+sys.argv = ["atai", *args]
+sys.exit(main() if "--in-process" not in args else main(["lens", "lsit"]))
+"""
+
+
+def test_the_atai_command_exits_without_the_interpreters_teardown():
+    done = subprocess.run([sys.executable, "-c", EXIT_PROBE, "lens", "lsit"], capture_output=True, text=True)
+    assert done.returncode == 2 and "no such command 'lsit'" in done.stderr  # its exit code
+    assert len(done.stdout) == 200000  # the streams are flushed
+    assert "exit handler ran" in done.stderr  # later exit handlers run first
+    assert "teardown ran" not in done.stderr
+
+
+@pytest.mark.parametrize("how", [["--in-process"], ["--as-coverage", "lens", "lsit"]])
+def test_runs_inside_another_program_and_under_coverage_keep_the_teardown(how):
+    done = subprocess.run([sys.executable, "-c", EXIT_PROBE, *how], capture_output=True, text=True)
+    assert done.returncode == 2 and len(done.stdout) == 200000
+    assert "exit handler ran" in done.stderr and "teardown ran" in done.stderr
+
+
 def test_an_unexpected_failure_is_one_line_and_debug_shows_the_traceback_without_the_key(cli, emu, monkeypatch):
     from atai_cli.client import api as api_module
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from atai_cli.client.followers import ALIVE, DESTROYED, VANISHED
 from atai_cli.client.responses import check_reply, clean_record, expect_dict, items, raise_error_reply
 from atai_cli.client.rest import RestClient
 from atai_cli.errors import AtaiError, NotFoundError, OperationTimeout, ProtocolError, ServerTimeout
@@ -149,15 +148,16 @@ class LensApi:
                 return item
         return None
 
-    def session_fate(self, session_id: str) -> str:
+    def session_fate(self, session_id: str) -> status.SessionFate:
         """After an "unknown session": destroyed (clean end), vanished (exit 4) or alive."""
         try:
             record = self.find_session(session_id)
         except AtaiError:
-            return ALIVE  # cannot tell now: keep trying, as for any other failure
+            return status.SessionFate.ALIVE  # cannot tell now: keep trying, as for any other failure
         if record is None:
-            return VANISHED
-        return DESTROYED if record.get("session_status") in status.ENDED else ALIVE
+            return status.SessionFate.VANISHED
+        ended = record.get("session_status") in status.ENDED
+        return status.SessionFate.DESTROYED if ended else status.SessionFate.ALIVE
 
     def session_event(self, session_id: str, event_type: str, event_data: Any = None, *, timeout: float | None = None) -> dict:
         """Send one session event over REST (POST /lens/sessions/events/process)."""

@@ -15,11 +15,7 @@ from typing import Callable
 from atai_cli.client.backoff import Backoff
 from atai_cli.errors import NetworkError, NotFoundError, OperationTimeout
 from atai_cli.protocol.events import StatusCallback, StreamStatus, remaining
-
-# What check_gone answers once the server says "unknown session" on a resume.
-DESTROYED = "destroyed"  # the session's record says it was destroyed: a clean end
-VANISHED = "vanished"  # the server has no record of it (e.g. it restarted): exit 4
-ALIVE = "alive"
+from atai_cli.protocol.status import SessionFate
 
 
 class Follower:
@@ -35,7 +31,7 @@ class Follower:
         deadline: float | None = None,
         on_status: StatusCallback | None = None,
         before_wait: Callable[[], None] | None = None,
-        check_gone: Callable[[], str] | None = None,
+        check_gone: Callable[[], SessionFate] | None = None,
         trace: Callable[[str], None] | None = None,
         on_warning: Callable[[str], None] | None = None,
     ) -> None:
@@ -123,13 +119,13 @@ class Follower:
     def _gone(self) -> bool:
         """The server says the session is unknown: destroyed (True: a clean end), vanished
         (raises: exit 4), or still alive after all (False: try again)."""
-        fate = self._check_gone() if self._check_gone else DESTROYED
-        if fate == VANISHED:
+        fate = self._check_gone() if self._check_gone else SessionFate.DESTROYED
+        if fate == SessionFate.VANISHED:
             raise NotFoundError(
                 f"session {self.session_id} vanished: the server has no record of it any more",
                 resource="session",
             )
-        if fate == ALIVE:
+        if fate == SessionFate.ALIVE:
             return False
         self.ended = True
         self.end_reason = "session was destroyed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 REGISTERED = "SESSION_STATUS_REGISTERED"
@@ -15,6 +16,14 @@ ENUM_PREFIX = "LensSessionStatus."
 _NUMERIC = {"3": RUNNING, "6": FAILED}
 
 ENDED = frozenset({FAILED, DESTROYED, STALE})
+
+
+class SessionFate(str, Enum):
+    """What became of a session the server calls unknown on a resume (LensApi.session_fate)."""
+
+    ALIVE = "alive"  # its record says it is not ended (or it cannot be told now): try again
+    DESTROYED = "destroyed"  # its record says it ended: a clean end
+    VANISHED = "vanished"  # the server has no record of it (e.g. it restarted): exit 4
 
 
 def normalize_status(value: Any) -> str:
