@@ -80,6 +80,8 @@ class KafkaTransport(Transport):
             ms = (time.monotonic() - started) * 1000
             if error is None:
                 settle(message, Attempt("delivered", "ack", ms, f"partition {record.partition()} offset {record.offset()}"))
+            elif error.code() == KafkaError._PURGE_QUEUE:
+                pass  # close() dropped it unsent: still in flight, counted as not delivered (no "retrying in")
             elif error.code() in REJECTED:
                 settle(message, Attempt("rejected", error.name(), ms, _error_text(error)))
             else:
@@ -130,6 +132,9 @@ def _error_text(error: KafkaError) -> str:
     text = error.str() or error.name()
     if "refused" in text.lower():
         return f"connection refused ({text})"
+    if error.code() == KafkaError._AUTHENTICATION:
+        return (f"{text}; check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD "
+                "(or the profile's kafka_sasl_* settings)")
     return text
 
 
