@@ -190,6 +190,55 @@ def test_a_record_too_large_is_rejected_once_and_the_others_go_on(emu, kafka, to
     assert seqs(records) == {small: list(range(5))}
 
 
+@pytest.fixture(scope="session")
+def kafka_sasl():
+    broker = Tansu(authentication=True).start()
+    yield broker
+    broker.stop()
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "PLAIN"])
+def test_a_kafka_login_the_broker_refuses_is_named_with_the_settings_and_nothing_is_lost(emu, kafka_sasl, topic,
+                                                                                         monkeypatch, mechanism):
+    # Tansu --authentication refuses every login (see brokers.Tansu): the refused-login path of
+    # a real SASL handshake, SCRAM or PLAIN. It is retried (a password may be fixed at the
+    # broker), said on stderr with the settings to check, and the password is never printed.
+    password = "sasl-pass-9c4e2"
+    for name, value in {"KAFKA_SECURITY_PROTOCOL": "sasl_plaintext", "KAFKA_SASL_MECHANISM": mechanism,
+                        "KAFKA_SASL_USERNAME": "svc", "KAFKA_SASL_PASSWORD": password}.items():
+        monkeypatch.setenv(name, value)
+    emu.configure(idle_timeout_s=0)
+    sid = emu.running_session(SSE_LENS_ID)
+    tail = atai_process(emu, "--debug", "tail", sid, "--forward-to", kafka_sasl.url(topic), "--forward-secret", SECRET,
+                        "--forward-timeout", "1", "--timeout", "60")
+    try:
+        emu.wait_for_reader(sid, timeout=30)
+        synthetic(emu, sid, 3)
+        stderr_lines = []
+        for line in tail.stderr:
+            stderr_lines.append(line)
+            if "still retrying" in line:
+                break
+        tail.send_signal(signal.SIGINT)  # stop; a second Ctrl-C ends the wait for acknowledgements
+        try:
+            out, err = tail.communicate(timeout=1)
+        except subprocess.TimeoutExpired:
+            tail.send_signal(signal.SIGINT)
+            out, err = tail.communicate(timeout=30)
+        err = "".join(stderr_lines) + err
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+    assert tail.returncode == 130, err
+    [retrying] = [line for line in stderr_lines if "still retrying" in line]
+    assert f"SASL {mechanism.split('-')[0]}" in retrying  # librdkafka: "SASL SCRAM authentication failed", "SASL PLAIN mechanism handshake failed"
+    assert "check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD" in retrying
+    assert "connection refused" not in retrying
+    assert "0 delivered" in err and "0 rejected, 3 not delivered when it stopped" in err  # kept, not refused
+    assert "Purged" not in err  # the records close() drops unsent are counted, not "retrying in"
+    assert password not in err + out
+
+
 def test_mqtt_topics_per_session_retained_with_a_password_in_the_url(emu, mqtt_broker):
     emu.configure(idle_timeout_s=0)
     sessions = [emu.running_session(MAILBOX_LENS_ID) for _ in range(2)]
