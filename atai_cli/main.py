@@ -32,7 +32,7 @@ from contextlib import ExitStack, redirect_stderr, redirect_stdout
 from typing import Sequence
 
 from atai_cli.environment import Environment
-from atai_cli.errors import AUTH_HINT, AtaiError, AuthError, ExitCode, NotFoundError, StdoutClosed
+from atai_cli.errors import AUTH_HINT, AtaiError, AuthError, ExitCode, Interrupted, NotFoundError, StdoutClosed
 
 # The standard next step for each kind of failure, when the code that raised it had nothing
 # more specific to say.
@@ -86,7 +86,7 @@ def report(exc: BaseException, out, *, debug: bool = False, secrets: Sequence[st
     from atai_cli.protocol.redact import redact_text
 
     message, hint, code = describe(exc, debug)
-    if debug and message is not None and not isinstance(exc, KeyboardInterrupt):
+    if debug and message is not None and not isinstance(exc, (KeyboardInterrupt, Interrupted)):  # a stop, not a fault
         import traceback
 
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))

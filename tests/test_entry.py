@@ -116,6 +116,22 @@ def test_an_unexpected_failure_is_one_line_and_debug_shows_the_traceback_without
     assert debug.exit_code == 1 and "Traceback" in debug.stderr and emu.api_key not in debug.stderr
 
 
+@pytest.mark.parametrize("stop", ["Interrupted", "Terminated"])
+def test_debug_shows_no_traceback_for_a_stop_only_its_resume_hint(stop):
+    from atai_cli import errors
+    from atai_cli.main import report
+    from atai_cli.output import Output
+
+    stderr = io.StringIO()
+    env = Environment(stdin=io.StringIO(), stdout=io.StringIO(), stderr=stderr, environ={})
+    try:
+        raise getattr(errors, stop)("interrupted", hint="resume with --since 7")
+    except errors.Interrupted as exc:
+        code = report(exc, Output.for_env(env, no_color=True), debug=True)
+    assert code in (130, 143) and "Traceback" not in stderr.getvalue()
+    assert "resume with --since 7" in stderr.getvalue()
+
+
 def test_only_the_command_being_run_is_loaded(emu):
     code = ("import sys; from atai_cli.main import main; main(['session', 'list', '--json']); "
             "print(sorted(m for m in sys.modules if m.startswith('atai_cli.commands.') or m.startswith('atai_cli.pipeline')))")
