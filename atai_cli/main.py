@@ -6,15 +6,21 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+from contextlib import ExitStack, redirect_stderr, redirect_stdout
+from typing import Sequence
+
+from atai_cli.environment import Environment
+from atai_cli.errors import AUTH_HINT, AtaiError, AuthError, ExitCode, Interrupted, NotFoundError, StdoutClosed
 
 
 def _exit_without_teardown() -> None:
-    """The last exit handler of a command-line run (registered before any library can register
-    one, and exit handlers run last-registered first; threads are joined before any of them).
-    It flushes the standard streams and ends the process without the interpreter's teardown,
-    which frees some 300 modules one by one: ~25 ms, more than a `session list` request takes.
-    atai leaves it nothing to do: every file it writes is flushed or closed as it goes (a kill
-    -9 loses nothing). Under coverage, whose exit handler saves the data, the normal exit runs."""
+    """The last exit handler of a command-line run: registered here, before Typer, httpx or any
+    other library loads and registers one, and exit handlers run last-registered first (threads
+    are joined before any of them). It flushes the standard streams and ends the process
+    without the interpreter's teardown, which frees some 300 modules one by one: ~25 ms, more
+    than a `session list` request takes. atai leaves the teardown nothing to do: every file it
+    writes is flushed or closed as it goes (a kill -9 loses nothing). Under coverage, whose exit
+    handler saves the data, the normal exit runs."""
     code = _command_line_exit_code
     if code is None or "coverage" in sys.modules:
         return
@@ -28,11 +34,6 @@ def _exit_without_teardown() -> None:
 
 _command_line_exit_code: int | None = None  # set by main() when it runs as the `atai` command
 atexit.register(_exit_without_teardown)
-from contextlib import ExitStack, redirect_stderr, redirect_stdout
-from typing import Sequence
-
-from atai_cli.environment import Environment
-from atai_cli.errors import AUTH_HINT, AtaiError, AuthError, ExitCode, Interrupted, NotFoundError, StdoutClosed
 
 # The standard next step for each kind of failure, when the code that raised it had nothing
 # more specific to say.
