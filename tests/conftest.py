@@ -51,6 +51,19 @@ def wait_until(predicate, timeout: float = 10.0, failure: str = "condition not m
         time.sleep(0.01)
 
 
+def read_until(stream, needle: str, timeout: float = 30.0) -> str:
+    """What a child's stream (its stderr, say) said up to and including the line with needle."""
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while needle not in seen and time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            break
+        seen += line
+    assert needle in seen, seen
+    return seen
+
+
 class Emu:
     """The running emulator plus helpers for tests."""
 

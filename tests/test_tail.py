@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -16,7 +15,7 @@ from atai_cli.emulator.catalog import CAMERA_LENS_ID, MAILBOX_LENS_ID, SSE_LENS_
 from atai_cli.emulator.server import EmulatorServer
 from atai_cli.emulator.tuning import EmulatorConfig
 from atai_cli.pipeline.cursors import Cursor, CursorStore
-from conftest import FAST, SAMPLE_CSV, atai_process, run_cli, saved_cursors, wait_until
+from conftest import FAST, SAMPLE_CSV, atai_process, read_until, run_cli, saved_cursors, wait_until
 from receiver import free_port
 
 CSV_INPUT = {"stream_type": "csv_file_reader", "stream_config": {"file_id": "sample.csv"}}
@@ -364,18 +363,6 @@ def test_a_cursor_file_that_cannot_be_written_is_refused_first(cli, emu, tmp_pat
 
 def own_emulator(port: int, key: str) -> EmulatorServer:
     return EmulatorServer(port=port, api_key=key, config=EmulatorConfig(**{**FAST, "idle_timeout_s": 0})).start()
-
-
-def read_until(stream, needle: str, timeout: float = 30.0) -> str:
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while needle not in seen and time.monotonic() < deadline:
-        line = stream.readline()
-        if not line:
-            break
-        seen += line
-    assert needle in seen, seen
-    return seen
 
 
 def tail_against(server: EmulatorServer, *args: str, tmp_path) -> subprocess.Popen:
