@@ -12,8 +12,9 @@ SSE and read channels, at 50 events/s. Memory: peak RSS of `atai tail` over 50k 
 
 Firehose (issue 19): the worst case for a reader, from a tiny HTTP server in this process
 (not the emulator): every SSE record in its own HTTP chunk (and a variant with 10 records per
-chunk), 200,000 events sent as fast as the socket takes them. curl -N, the bare httpx-sse loop,
-the SDK reader and `atai tail SID --json` (a whole command, stdout to a file) run interleaved,
+chunk), 200,000 events sent as fast as the socket takes them. curl -N, the Python floor (the
+least any Python reader that validates each event's JSON must do: clients.py), the bare
+httpx-sse loop, the SDK reader and `atai tail SID --json` (a whole command, stdout to a file) run interleaved,
 several rounds, medians; events/s from the server receiving the consumer GET to the reader's
 exit. Then atai's event-to-stdout latency at 100 events/s (one event per chunk, stamped when
 sent), and how long the last line of a burst takes to appear once the stream goes quiet.
@@ -98,14 +99,15 @@ class Emulator:
         self.proc.wait(10)
 
 
-def client_command(name: str, emu: Emulator, session_id: str) -> list[str]:
-    url = f"{emu.endpoint}/lens/sessions/consumer/{session_id}"
+def reader_command(name: str, endpoint: str, key: str, session_id: str) -> list[str]:
+    """The command line of one reader of `session_id`'s consumer; the key reaches the Python
+    readers as BENCH_API_KEY (both servers' env() set it)."""
+    url = f"{endpoint}/lens/sessions/consumer/{session_id}"
     if name == "curl -N":
-        return ["curl", "-sN", "-H", f"Authorization: Bearer {emu.key}", "-H", "Accept: text/event-stream", url]
-    if name == "httpx-sse loop":
-        return [PY, str(HERE / "clients.py"), "httpx-sse", url]
-    if name == "SDK reader":
-        return [PY, str(HERE / "clients.py"), "sdk", url]
+        return ["curl", "-sN", "-H", f"Authorization: Bearer {key}", "-H", "Accept: text/event-stream", url]
+    mode = {"httpx-sse loop": "httpx-sse", "SDK reader": "sdk", "Python floor": "floor"}.get(name)
+    if mode:
+        return [PY, str(HERE / "clients.py"), mode, url]
     return [PY, "-m", "atai_cli", "tail", session_id, "--json"]
 
 
@@ -115,7 +117,7 @@ DELIVERED: dict[str, int] = {}
 def throughput(emu: Emulator, name: str, count: int) -> float:
     session_id = emu.session("lns-emulator-sse")
     with tempfile.TemporaryFile() as sink:
-        proc = subprocess.Popen(client_command(name, emu, session_id), stdout=sink, stderr=subprocess.DEVNULL, env=emu.env())
+        proc = subprocess.Popen(reader_command(name, emu.endpoint, emu.key, session_id), stdout=sink, stderr=subprocess.DEVNULL, env=emu.env())
         emu.wait_reader(session_id, proc)
         start = time.perf_counter()
         emu.synthetic(session_id, count)
@@ -156,7 +158,7 @@ def latency(emu: Emulator, lens_id: str, count: int, rate: float) -> tuple[float
 
 def peak_memory(emu: Emulator, count: int) -> float:
     session_id = emu.session("lns-emulator-sse")
-    proc = subprocess.Popen(client_command("atai tail", emu, session_id), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=emu.env())
+    proc = subprocess.Popen(reader_command("atai tail", emu.endpoint, emu.key, session_id), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=emu.env())
     emu.wait_reader(session_id, proc)
     emu.synthetic(session_id, count)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -288,20 +290,9 @@ class Firehose:
             pass
 
 
-FIREHOSE_CLIENTS = ["curl -N", "httpx-sse loop", "SDK reader", "atai tail"]
+FIREHOSE_CLIENTS = ["curl -N", "Python floor", "httpx-sse loop", "SDK reader", "atai tail"]
 BASELINE = "atai tail (baseline)"
 BASELINE_TREE: list[str] = []  # --baseline DIR: an older atai_cli, e.g. `git archive REV atai_cli | tar -x -C DIR`
-
-
-def firehose_command(name: str, hose: Firehose, session_id: str) -> list[str] | None:
-    url = hose.url(session_id)
-    if name == "curl -N":
-        return ["curl", "-sN", "-H", f"Authorization: Bearer {FIREHOSE_KEY}", "-H", "Accept: text/event-stream", url]
-    if name == "httpx-sse loop":
-        return [PY, str(HERE / "clients.py"), "httpx-sse", url]
-    if name == "SDK reader":
-        return [PY, str(HERE / "clients.py"), "sdk", url]
-    return [PY, "-m", "atai_cli", "tail", session_id, "--json"]
 
 
 def firehose_run(hose: Firehose, name: str, count: int, per_chunk: int) -> tuple[float, float]:
@@ -312,7 +303,7 @@ def firehose_run(hose: Firehose, name: str, count: int, per_chunk: int) -> tuple
     with tempfile.TemporaryFile() as sink:
         # The baseline runs from its own tree (the current directory comes first on sys.path).
         cwd = BASELINE_TREE[0] if name == BASELINE else None
-        proc = subprocess.Popen(firehose_command(name, hose, session_id), stdout=sink, stderr=subprocess.DEVNULL,
+        proc = subprocess.Popen(reader_command(name, hose.endpoint, FIREHOSE_KEY, session_id), stdout=sink, stderr=subprocess.DEVNULL,
                                 env=hose.env(), cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         end = time.perf_counter()

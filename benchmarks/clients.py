@@ -3,6 +3,7 @@ one JSON line per event to stdout, until sse.stream.end.
 
     python clients.py httpx-sse URL    # a bare httpx-sse loop: decode, re-encode, write
     python clients.py sdk URL          # the official SDK's ServerSideEventsReader
+    python clients.py floor URL        # the least a Python reader that checks each event's JSON does
 
 The key comes from BENCH_API_KEY.
 """
@@ -49,7 +50,42 @@ def sdk_reader(url: str, key: str) -> None:
     os._exit(0)  # the SDK's worker thread may still sit in a read
 
 
+def python_floor(url: str, key: str) -> None:
+    """A lower bound for any Python reader that validates events, not a correct client: a raw
+    socket, no HTTP parsing (the firehose's chunks hold whole records, so its framing lines are
+    skipped as non-data lines), no ids, no reconnect; per event only the `data:` line found,
+    `raw_decode` (validation, and the `type` the envelope test needs) and the text appended to
+    one write per socket read."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port))
+    sock.sendall(f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: Bearer {key}\r\n"
+                 "Accept: text/event-stream\r\n\r\n".encode())
+    decode = json.JSONDecoder().raw_decode
+    write = sys.stdout.buffer.write
+    buffer = b""
+    while piece := sock.recv(1 << 18):
+        buffer += piece
+        cut = buffer.rfind(b"\n\n")
+        if cut < 0:
+            continue
+        block, buffer = buffer[:cut], buffer[cut + 2:]
+        lines = []
+        for line in block.split(b"\n"):
+            if line.startswith(b"data: "):
+                text = line[6:].decode()
+                kind = decode(text)[0].get("type", "")
+                if kind == "sse.stream.end":
+                    write("".join(lines).encode())
+                    return
+                if not kind.startswith("sse.stream."):
+                    lines.append(text + "\n")
+        write("".join(lines).encode())
+
+
 if __name__ == "__main__":
     mode, url = sys.argv[1], sys.argv[2]
     key = os.environ["BENCH_API_KEY"]
-    {"httpx-sse": bare_httpx_sse, "sdk": sdk_reader}[mode](url, key)
+    {"httpx-sse": bare_httpx_sse, "sdk": sdk_reader, "floor": python_floor}[mode](url, key)
