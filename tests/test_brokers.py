@@ -365,6 +365,19 @@ def test_bad_broker_urls_exit_2_before_anything_starts(cli, emu, url, says):
     assert says in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("variable,value,says", [
+    ("KAFKA_SECURITY_PROTOCOL", "tls", "Kafka security protocol 'tls' is not one of plaintext, ssl"),
+    ("KAFKA_SASL_MECHANISM", "gssapi", "Kafka SASL mechanism 'GSSAPI' is not one of PLAIN"),
+    ("KAFKA_MESSAGE_MAX_BYTES", "1MB", "KAFKA_MESSAGE_MAX_BYTES must be a number of bytes"),
+])
+def test_bad_kafka_settings_exit_2_naming_the_variable(emu, variable, value, says):
+    result = run_cli("tail", "lsn-never-contacted", "--forward-to", "kafka://127.0.0.1:9092/t", env={variable: value})
+    assert result.exit_code == 2, result.stderr
+    assert says in result.stderr and "Traceback" not in result.stderr
+    if variable != "KAFKA_MESSAGE_MAX_BYTES":
+        assert f"set {variable} or the profile's {variable.lower()}" in result.stderr
+
+
 @pytest.mark.parametrize("module,url,extra", [
     ("confluent_kafka", "kafka://127.0.0.1:9092/t", "atai-cli[kafka]"),
     ("paho", "mqtt://127.0.0.1:1883/t", "atai-cli[mqtt]"),

@@ -161,6 +161,18 @@ PROTOCOLS = ("plaintext", "ssl", "sasl_plaintext", "sasl_ssl")
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
+def _check_choice(kafka: dict, prop: str, normal, allowed, what: str, variable: str) -> None:
+    """Normalises the case of a Kafka setting librdkafka would only reject at connect time,
+    and refuses it now, naming where it came from, when it is not one of `allowed`."""
+    value = kafka.get(prop)
+    if value is None:
+        return
+    kafka[prop] = value = normal(value)
+    if value not in allowed:
+        raise UsageError(f"Kafka {what} {value!r} is not one of {', '.join(allowed)}",
+                         hint=f"set {variable} or the profile's {variable.lower()}")
+
+
 def broker_settings(settings, environ) -> dict:
     """The brokers' credentials and TLS files: {"kafka": librdkafka properties, "mqtt": {...}},
     from KAFKA_* variables, else the profile (`settings`, the Settings model)."""
@@ -175,18 +187,8 @@ def broker_settings(settings, environ) -> dict:
     if "sasl.username" in kafka:
         kafka.setdefault("security.protocol", "sasl_ssl")
         kafka.setdefault("sasl.mechanism", "PLAIN")
-    protocol = kafka.get("security.protocol")
-    if protocol is not None:
-        kafka["security.protocol"] = protocol = protocol.lower()
-        if protocol not in PROTOCOLS:
-            raise UsageError(f"Kafka security protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}",
-                             hint="set KAFKA_SECURITY_PROTOCOL or the profile's kafka_security_protocol")
-    mechanism = kafka.get("sasl.mechanism")
-    if mechanism is not None:
-        kafka["sasl.mechanism"] = mechanism = mechanism.upper()
-        if mechanism not in MECHANISMS:
-            raise UsageError(f"Kafka SASL mechanism {mechanism!r} is not one of {', '.join(MECHANISMS)}",
-                             hint="set KAFKA_SASL_MECHANISM or the profile's kafka_sasl_mechanism")
+    _check_choice(kafka, "security.protocol", str.lower, PROTOCOLS, "security protocol", "KAFKA_SECURITY_PROTOCOL")
+    _check_choice(kafka, "sasl.mechanism", str.upper, MECHANISMS, "SASL mechanism", "KAFKA_SASL_MECHANISM")
     if "message.max.bytes" in kafka and not str(kafka["message.max.bytes"]).isdigit():
         raise UsageError(f"KAFKA_MESSAGE_MAX_BYTES must be a number of bytes, got {kafka['message.max.bytes']!r}")
     mqtt = {"username": _plain(getattr(settings, "mqtt_username", None)),
