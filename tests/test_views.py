@@ -204,6 +204,18 @@ def test_fit_drops_the_least_useful_columns_and_never_the_subject():
     assert fit(specs, 33) is None
 
 
+def test_fit_only_adds_columns_as_the_terminal_widens():
+    # A wide, useful column and narrow, less useful ones: the narrow ones must not fill the
+    # gap at one width only to vanish at a wider one when the wide one fits.
+    specs = [Spec("ID", 35, 35, 100, keep=True), Spec("LENS ID", 37, 37, 90), Spec("STATUS", 7, 7, 80),
+             Spec("AGE", 6, 6, 60), Spec("NOTE", 40, 10, 20)]
+    previous: set[int] = set()
+    for width in range(35, 220):
+        shown = {i for i, _ in fit(specs, width)}
+        assert previous <= shown, (width, previous, shown)
+        previous = shown
+
+
 def test_terminal_table_width_never_exceeds_the_terminal():
     from rich.console import Console
     import io

@@ -25,7 +25,7 @@ PREFERRED = 20  # enough of a free-text column to read it, before less useful co
 # The first column of a table is its subject (an id) and is never dropped.
 PRIORITY: dict[str, int] = {
     # session list (and list --watch, destroy's confirmation)
-    "lens_id": 90, "session_status": 80, "session_duration_sec": 60, "num_outputs": 50,
+    "session_status": 95, "lens_id": 90, "session_duration_sec": 60, "num_outputs": 50,
     "last_update_timestamp": 30,
     # lens list
     "lens_name": 85, "output_channel": 60, "lens_status": 50, "lens_modifiable": 20,
@@ -88,9 +88,11 @@ def fit(specs: Sequence[Spec], width: int, gap: int = GAP) -> list[tuple[int, in
     shown = [i for i, spec in enumerate(specs) if spec.keep]
     if needed(shown) > width:
         return None
-    # The most useful first: each at a readable width when that fits, else at its least,
-    # else left out (a narrower, less useful one after it may still fit). So the least useful
-    # are the ones left out. Between equals, the one further left wins.
+    # The most useful first: each at a readable width when that fits, else at its least; the
+    # first that does not fit even at its least ends the list, and every less useful one is
+    # left out with it. A narrower, less useful column could fill the gap, but then widening
+    # the terminal would hide it again once the wider one fits: columns must only appear as
+    # the terminal widens. Between equals, the one further left wins.
     ranked = sorted((i for i, spec in enumerate(specs) if not spec.keep), key=lambda i: (-specs[i].priority, i))
     wanted = {i: specs[i].minimum for i in shown}
     for i in ranked:
@@ -100,6 +102,8 @@ def fit(specs: Sequence[Spec], width: int, gap: int = GAP) -> list[tuple[int, in
             if sum(trial.values()) + gap * (len(trial) - 1) <= width:
                 wanted = trial
                 break
+        else:
+            break
     shown = sorted(wanted)
     widths = dict(wanted)
     spare = width - sum(widths.values()) - gap * (len(shown) - 1)
