@@ -71,3 +71,23 @@ def test_model_query_answer(emu):
         reply = sock.request("model.query", {"data": [{"type": "base64_img", "base64_img": base64.b64encode(b"img").decode()}], "focus": "cars"})
     assert reply["event_data"]["response"] == [reply["event_data"]["result"]]
     assert "Focus: cars" in reply["event_data"]["result"]
+
+
+def test_a_close_before_the_request_is_a_plain_drop_and_one_during_it_a_lost_reply(emu):
+    from atai_cli.client.socket import ReplyLost, SocketClosed
+
+    emu.configure(ws_drop_every=1)  # the server closes right after each reply
+    session_id = emu.running_session(MAILBOX_LENS_ID)
+    sock = SessionSocket(endpoint(emu, session_id), emu.api_key, timeout=5)
+    sock.request("session.validate")
+    emu.wait_for(lambda: emu.session(session_id).num_active_connections == 0)  # its close frame is sent
+    with pytest.raises(SocketClosed) as plain:
+        sock.request("session.read", {"client_id": "c1"})
+    assert not isinstance(plain.value, ReplyLost) and "before session.read" in str(plain.value)
+
+    emu.configure(ws_drop_every=0, ws_lose_batch_every=1)  # the read takes effect, its reply is lost
+    with emu.api() as api:
+        api.session_event(session_id, "session.update", {"type": "data.json", "event_data": {"sensor_data": [[1]]}})
+    emu.wait_for(lambda: len(emu.session(session_id).mail) >= 1)
+    with pytest.raises(ReplyLost):
+        SessionSocket(endpoint(emu, session_id), emu.api_key, timeout=5).request("session.read", {"client_id": "c2"})

@@ -228,6 +228,68 @@ def test_every_clean_stop_resumes_exactly_on_the_mailbox(emu, tmp_path, stop):
     assert ids == [str(n) for n in range(1, 81)]
 
 
+def test_a_sigkill_right_after_a_clean_resume_loses_nothing_and_keeps_the_ids(emu, tmp_path):
+    # A clean stop lets the next run reuse its client_id, whose server cursor moves with every
+    # read: the file must stop saying "clean" before that first read, or a SIGKILL before the
+    # next save resumes past messages nobody printed (and numbers every later one wrongly).
+    sid = emu.running_session(MAILBOX_LENS_ID)
+    fill_mailbox(emu, sid, 60)
+    path = tmp_path / "c.json"
+    first = run_cli("tail", sid, "--meta", "--cursor-file", str(path), "--max-events", "10")
+    assert first.exit_code == 0, first.stderr
+    assert saved(path, sid)["clean"] is True
+    second = atai_process(emu, "tail", sid, "--meta", "--cursor-file", str(path))
+    lines = read_lines(second, 1)  # it has read a batch and printed from it
+    assert saved(path, sid)["clean"] is False
+    second.send_signal(signal.SIGKILL)
+    rest, _ = finish(second)
+    lines += meta_lines(rest)
+    position = saved_position(path, sid)
+    third = run_cli("tail", sid, "--meta", "--cursor-file", str(path), "--max-events", str(60 - position))
+    assert third.exit_code == 0, third.stderr
+    resumed = meta_lines(third.stdout)
+    assert int(resumed[0]["id"]) == position + 1
+    every = meta_lines(first.stdout) + lines + resumed
+    assert all(int(line["id"]) == seq(line) + 1 for line in every)  # the id is the mailbox position
+    assert {seq(line) for line in every} == set(range(60))  # 0 lost
+
+
+def test_a_clean_cursor_that_cannot_be_unmarked_is_not_reused(tmp_path, monkeypatch):
+    from atai_cli import config_file
+    from atai_cli.pipeline.cursors import CursorStore
+
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"lsn-a": {"channel": "read", "last_event_id": "5", "client_id": "atai-old",
+                                          "server_offset": 5, "clean": True}}))
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(config_file, "write_private", full_disk)
+    warnings: list[str] = []
+    store = CursorStore(path, warn=warnings.append)
+    _, client_id, offset, skip = store.get("lsn-a").resume()
+    assert client_id != "atai-old" and (offset, skip) == (0, 5)  # a new reader, passing over 1-5
+    assert "No space left on device" in warnings[0]
+    store.release()
+
+
+def test_a_read_reply_lost_with_its_socket_loses_nothing(emu):
+    # The server handed a batch over (its cursor for the client_id moved) and the socket
+    # dropped before the reply arrived: reading on with the same id would skip that batch.
+    emu.configure(ws_lose_batch_every=2)
+    sid = emu.running_session(MAILBOX_LENS_ID)
+    fill_mailbox(emu, sid, 40)
+    tail = atai_process(emu, "tail", sid, "--meta", "--max-events", "80", "--timeout", "60")
+    lines = read_lines(tail, 40)  # the first batch
+    start_input(emu, sid, 40)  # the next batch carrying messages is lost with its socket
+    rest, err = finish(tail)
+    assert tail.returncode == 0, err
+    lines += meta_lines(rest)
+    assert [line["id"] for line in lines] == [str(n) for n in range(1, 81)]
+    assert [seq(line) for line in lines] == list(range(40)) * 2  # each input counts from 0
+
+
 def test_sigterm_then_restart_repeats_nothing(emu, tmp_path):
     sid = emu.running_session(MAILBOX_LENS_ID)
     path = tmp_path / "c.json"

@@ -6,7 +6,7 @@ import pytest
 
 from atai_cli.client import followers
 from atai_cli.client.mailbox_follower import MailboxFollower
-from atai_cli.client.socket import SocketClosed
+from atai_cli.client.socket import ReplyLost, SocketClosed
 from atai_cli.errors import NotFoundError
 
 
@@ -60,3 +60,22 @@ def test_reconnects_with_the_same_client_id(sleeps):
     assert [e.data["data"] for e in follower] == [1, 2]
     assert len(opened) == 2 and follower.status.reconnects == 1
     assert all(data["client_id"] == "same-id" for s in opened for _, data in s.requests)
+
+
+def test_a_reply_lost_in_flight_replays_under_a_new_id_passing_over_what_was_seen(sleeps):
+    # The server may have handed [3, 4] to "old-id" before the socket died: that id's cursor
+    # is past them, so a new reader plays back [1, 2, 3, 4, 5] and 1-2 are passed over.
+    sockets = [ScriptedSocket([[1, 2], ReplyLost("dropped while waiting")]),
+               ScriptedSocket([[1, 2, 3, 4, 5], NotFoundError("Unknown session id: x")])]
+    opened = []
+
+    def open_socket():
+        opened.append(sockets[len(opened)])
+        return opened[-1]
+
+    follower = MailboxFollower(open_socket, "old-id", reconnect_delay=0.01)
+    events = list(follower)
+    assert [e.data["data"] for e in events] == [1, 2, 3, 4, 5]
+    assert [e.id for e in events] == ["1", "2", "3", "4", "5"]
+    new_id = opened[1].requests[0][1]["client_id"]
+    assert new_id != "old-id" and new_id.startswith("atai-")

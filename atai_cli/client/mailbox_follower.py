@@ -19,7 +19,7 @@ import uuid
 from typing import Callable, Iterator
 
 from atai_cli.client.followers import Follower, describe_failure
-from atai_cli.client.socket import SessionSocket
+from atai_cli.client.socket import ReplyLost, SessionSocket
 from atai_cli.errors import NetworkError, NotFoundError, OperationTimeout
 from atai_cli.protocol.events import OutputEvent, payload_type
 
@@ -81,10 +81,11 @@ class MailboxFollower(Follower):
                     continue
                 except (NetworkError, OperationTimeout) as exc:  # a reply that never comes: a half-open socket
                     self.close()
-                    # A stop or a reply that timed out may have left the server's cursor past a
-                    # batch nobody saw; a socket that failed outright is read again with the
-                    # same id (the server answers a request it got before the socket drops).
-                    if asked and (self.stopped or isinstance(exc, OperationTimeout)):
+                    # A session.read that went out may have handed over a batch (moving the
+                    # server's cursor for this id) whose reply never came: a stop, a timeout, or
+                    # a socket that died while the reply was awaited. A socket found closed
+                    # before the request is read again with the same id.
+                    if asked and (self.stopped or isinstance(exc, (OperationTimeout, ReplyLost))):
                         self._reply_lost()
                     if self.stopped:
                         break
@@ -121,9 +122,10 @@ class MailboxFollower(Follower):
             self._set("ended", self.end_reason or ("stopped" if self.stopped else ""))
 
     def _reply_lost(self) -> None:
-        """A session.read whose reply never came (it timed out, or atai stopped) may still have moved
-        the server's cursor for this client_id past messages nobody saw: read on under a new id,
-        passing over the positions already handed on."""
+        """A session.read whose reply never came (it timed out, the socket dropped, or atai
+        stopped) may still have moved the server's cursor for this client_id past messages
+        nobody saw: read on under a new id, passing over the positions already handed on (the
+        cost: the new reader plays the mailbox back from its start)."""
         self._skip = max(self._skip, self.read_count)
         self.read_count = 0
         self.client_id = new_client_id()

@@ -27,6 +27,11 @@ class SocketClosed(NetworkError):
     """The server closed the WebSocket."""
 
 
+class ReplyLost(SocketClosed):
+    """The WebSocket died after a request went out and before its reply came: the server may
+    have acted on it (a session.read may have moved its cursor) without the answer arriving."""
+
+
 class SessionSocket:
     def __init__(
         self,
@@ -105,6 +110,7 @@ class SessionSocket:
         if event_data is not None:
             message["event_data"] = event_data
         payload = json.dumps(message)
+        self._check_not_closed(event_type)
         self.trace(f"> WS {payload[:300]}")
         try:
             self._ws.send(payload)
@@ -126,6 +132,35 @@ class SessionSocket:
                 raise_error_reply(reply, event_type)
             self.trace(f"< WS skipped unrelated frame of type {kind!r}")
 
+    def _check_not_closed(self, event_type: str) -> None:
+        """Before a request: a server that closed the socket since the last reply has sent its
+        close frame, which is already waiting. Noticing it here (nothing was asked on this
+        socket yet) tells a plain drop from a reply lost in flight, which costs a replay."""
+        import select
+
+        assert self._ws is not None
+        sock = self._ws.sock
+        if sock is None:
+            return
+        pending = getattr(sock, "pending", None)  # TLS may hold a decrypted frame already
+        try:
+            waiting = bool(pending and pending()) or bool(select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError) as exc:
+            self.close()
+            raise SocketClosed(f"the session WebSocket dropped before {event_type}: {exc}") from exc
+        if not waiting:
+            return
+        self._ws.settimeout(1.0)
+        try:
+            opcode, data = self._ws.recv_data()
+        except (OSError, websocket.WebSocketException) as exc:
+            self.close()
+            raise SocketClosed(f"the session WebSocket dropped before {event_type}: {exc}") from exc
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            self.close()
+            raise SocketClosed(f"the server closed the session WebSocket before {event_type}")
+        self.trace("< WS skipped a frame that came between replies")
+
     def _receive(self, event_type: str, deadline: float, wait: float) -> dict | None:
         assert self._ws is not None
         remaining = deadline - time.monotonic()
@@ -138,10 +173,10 @@ class SessionSocket:
             raise OperationTimeout(f"no reply to {event_type} after {wait:g}s") from exc
         except (OSError, websocket.WebSocketException) as exc:
             self.close()
-            raise SocketClosed(f"the session WebSocket dropped while waiting for {event_type}: {exc}") from exc
+            raise ReplyLost(f"the session WebSocket dropped while waiting for {event_type}: {exc}") from exc
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             self.close()
-            raise SocketClosed(f"the server closed the session WebSocket during {event_type}")
+            raise ReplyLost(f"the server closed the session WebSocket during {event_type}")
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         # The server echoes the caller's key in session records: it never goes further than here.
         text = redact_text(text, self.api_key)

@@ -40,7 +40,7 @@ def routes(emu: "EmulatorContext") -> list[WebSocketRoute]:
         await websocket.accept(subprotocol="event-protocol-v1" if "event-protocol-v1" in offered else None)
         session.num_active_connections += 1
         endpoint = emu.session_endpoint(websocket.scope, session_id)
-        replies = 0
+        replies = batches = 0
         try:
             while True:
                 message = await websocket.receive()
@@ -59,6 +59,12 @@ def routes(emu: "EmulatorContext") -> list[WebSocketRoute]:
                 silent = {t.strip() for t in state.config.ws_silent_types.split(",") if t.strip()}
                 if isinstance(event, dict) and event.get("type") in silent:
                     continue  # fault: this request never gets an answer
+                if _hands_over_messages(reply):
+                    batches += 1
+                    lose_every = state.config.ws_lose_batch_every
+                    if lose_every and batches % lose_every == 0:
+                        await websocket.close(code=1011, reason="injected lost reply (atai emulator)")
+                        break
                 for n in range(state.config.ws_noise):
                     await websocket.send_text("<html>not json</html>" if n % 2 == 0 else '{"type":"log.info","data":"noise"}')
                 await websocket.send_text(json.dumps(reply))
@@ -73,6 +79,11 @@ def routes(emu: "EmulatorContext") -> list[WebSocketRoute]:
             session.num_active_connections -= 1
 
     return [WebSocketRoute("/lens/sessions/{session_id}", session_socket)]
+
+
+def _hands_over_messages(reply: dict) -> bool:
+    body = reply.get("event_data") if reply.get("type") == "session.read.response" else None
+    return isinstance(body, dict) and bool(body.get("messages"))
 
 
 async def _deny(websocket: WebSocket, response: Response) -> None:

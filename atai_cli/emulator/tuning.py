@@ -44,6 +44,9 @@ class EmulatorConfig(BaseModel):
     retry_after: float = -1.0  # Retry-After seconds on injected failures (<0 = no header)
     delay_s: float = 0.0  # delay every REST response
     ws_drop_every: int = 0  # close each WebSocket after N replies (0 = never)
+    # On each WebSocket, the Nth session.read that hands over messages takes effect (the
+    # reader's cursor moves) but the socket closes before its reply: a reply lost on the wire.
+    ws_lose_batch_every: int = 0
     ws_noise: int = 0  # send N junk frames (non-JSON, unrelated type) before each WebSocket reply
     ignore_last_event_id: bool = False  # replay everything retained on every connection
     sse_garbage: bool = False  # send a frame whose data is not JSON right after sse.stream.start

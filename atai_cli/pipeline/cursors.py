@@ -260,9 +260,28 @@ class CursorStore:
                     except (OSError, UnicodeDecodeError) as exc:
                         raise _problem(path, f"cannot be read ({exc})") from exc
                     self._committed = parse_cursors(path, text)
+                if any(cursor.clean for cursor in self._committed.values()):
+                    self._unmark_clean()
             except BaseException:
                 self.release()
                 raise
+
+    def _unmark_clean(self) -> None:
+        """A clean stop's client_ids are about to read again, and each read moves the server's
+        cursor: the file must stop saying "clean" before the first session.read, or a SIGKILL
+        after that read would resume on a cursor past messages nobody printed. When the file
+        cannot be written, those client_ids are not reused (a new reader replays instead)."""
+        from atai_cli.config_file import write_private
+
+        text = json.dumps({sid: c.as_dict(False) for sid, c in self._committed.items()}, indent=2) + "\n"
+        try:
+            write_private(self.path, text, create_dirs=False)
+        except OSError as exc:
+            for cursor in self._committed.values():
+                cursor.clean = False
+            if self._warn:
+                self._warn(f"cannot write the cursor file {self.path}: {exc.strerror or exc}; "
+                           f"mailbox sessions replay from the start, passing over what was handed on")
 
     def release(self) -> None:
         """Let another process have the file (at the end of the command)."""
