@@ -118,6 +118,7 @@ def test_cursor_file_and_forward_across_a_restart_lose_and_repeat_nothing(emu, t
     emu.configure(idle_timeout_s=0)
     sid = emu.running_session(SSE_LENS_ID)
     cursor = tmp_path / "cursors.json"
+    recording = tmp_path / "session.jsonl"
     accepted = {"n": 0}
 
     def first_receiver(headers):
@@ -128,7 +129,7 @@ def test_cursor_file_and_forward_across_a_restart_lose_and_repeat_nothing(emu, t
 
     with Receiver(Script(decide=first_receiver)) as receiver:
         tail = atai_process(emu, "tail", sid, "--forward-to", receiver.url(), "--forward-secret", SECRET,
-                            "--cursor-file", str(cursor))
+                            "--cursor-file", str(cursor), "--meta", "--record", str(recording))
         emu.wait_for_reader(sid)
         with emu.api() as api:
             api.session_event(sid, "input_stream.set", {"stream_type": "synthetic_reader", "stream_config": {"count": 8, "rate_hz": 50}})
@@ -139,13 +140,19 @@ def test_cursor_file_and_forward_across_a_restart_lose_and_repeat_nothing(emu, t
     assert tail.returncode == 130, err
     assert first == ["1", "2", "3"]
     assert json.loads(cursor.read_text())[sid]["last_event_id"] == "3"  # not past what was not delivered
+    printed = [json.loads(line)["id"] for line in out.splitlines()]
+    assert printed == ["1", "2", "3"]  # the held event 4 is printed once delivered, not before
     with Receiver() as receiver:
         again = atai_process(emu, "tail", sid, "--forward-to", receiver.url(), "--forward-secret", SECRET,
-                             "--cursor-file", str(cursor), "--idle-exit", "1")
+                             "--cursor-file", str(cursor), "--idle-exit", "1", "--meta",
+                             "--record", str(recording), "--record-append")
         out, err = again.communicate(timeout=60)
         second = [r.headers["Atai-Event-Id"] for r in receiver.delivered()]
     assert again.returncode == 0, err
     assert second == ["4", "5", "6", "7", "8"]  # nothing re-delivered after a 2xx, nothing skipped
+    assert printed + [json.loads(line)["id"] for line in out.splitlines()] == [str(n) for n in range(1, 9)]
+    recorded = [json.loads(line)["id"] for line in recording.read_text().splitlines()[1:]]
+    assert recorded == [str(n) for n in range(1, 9)]  # each event recorded once across the restart
 
 
 @pytest.mark.parametrize("url,code", [

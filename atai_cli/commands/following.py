@@ -83,14 +83,18 @@ class Follow:
         from atai_cli.pipeline.sinks import ExecSink, ForwardSink, StdoutSink, ViewSink
 
         state, flags = self.state, self.flags
-        # Lines are batched up to each network read; with a receiver or a command after stdout,
-        # each line is flushed at once so it never waits for them.
+        # Lines are batched up to each network read; with a receiver or a command, each line is
+        # flushed at once, as soon as they have taken it.
         batched = self.view is None and not (flags.forward_to or flags.exec_)
         if batched:
             self.cursors.auto_commit = False  # a cursor is saved only past lines out of the buffer
-        sinks: list = [ViewSink(self.view) if self.view is not None
-                       else StdoutSink(state.out.jsonl(batched=batched), state.out.warn,
-                                       on_flushed=self.cursors.commit if batched and self.cursor_path else None)]
+        # stdout (or the view) comes last: an event is printed once the receiver has it and the
+        # command has run, so a stop while they hold one leaves it unprinted, and the restart,
+        # which resumes before it, prints it once.
+        shown = (ViewSink(self.view) if self.view is not None
+                 else StdoutSink(state.out.jsonl(batched=batched), state.out.warn,
+                                 on_flushed=self.cursors.commit if batched and self.cursor_path else None))
+        sinks: list = []
         if flags.forward_to:
             from atai_cli.client.forwarder import make_forwarder
 
@@ -102,7 +106,7 @@ class Follow:
         if flags.exec_:
             sinks.append(ExecSink(flags.exec_, state.env.environ, state.secrets(),
                                   state.env.stderr if self.view is None else None, report))
-        return sinks
+        return [*sinks, shown]
 
     def run(self, api, session_ids: list[str], *, discover=None, on_open=None):
         from atai_cli.client.mailbox_follower import new_client_id

@@ -276,8 +276,6 @@ class Worker:
             outcome.received += 1
             if fleet.opts.idle_exit:  # only --idle-exit reads it: no lock and clock per event otherwise
                 fleet.activity.note_output()
-            if fleet.recorder is not None:
-                fleet.recorder.write(event)
         if self._server_cursor:  # the read channel's: looked up per event, it moves
             server_offset = getattr(follower, "read_count", None)
             client_id = getattr(follower, "client_id", None)
@@ -285,7 +283,13 @@ class Worker:
             server_offset = client_id = None
         cursors = fleet.cursors
         cursors.seen(self.session_id, event.id)
+        # The recording takes each event as its cursor moves past it (filtered or handed on),
+        # so a stop while a sink holds one leaves it out, and the --record-append restart,
+        # which resumes before it, records it once.
+        recorder = None if envelope else fleet.recorder
         if (envelope or fleet.filter.filtering) and not fleet.filter.keep(event):
+            if recorder is not None:
+                recorder.write(event)
             cursors.advance(self.session_id, event.id, server_offset, client_id)
             return True
         last = fleet.claim()
@@ -299,6 +303,8 @@ class Worker:
             taken = self._take(event, line)
         if not taken:
             return False  # stopping before a sink finished
+        if recorder is not None:
+            recorder.write(event)
         cursors.advance(self.session_id, event.id, server_offset, client_id)
         outcome.events += 1
         if last:
