@@ -290,6 +290,24 @@ def test_a_read_reply_lost_with_its_socket_loses_nothing(emu):
     assert [seq(line) for line in lines] == list(range(40)) * 2  # each input counts from 0
 
 
+def test_a_named_client_id_that_read_before_keeps_mailbox_positions_as_ids(emu):
+    # The server does not say how far a reader got: atai finds where the first message a
+    # --client-id hands over stands in the mailbox, so the ids are positions, not 1, 2, 3 again.
+    sid = emu.running_session(MAILBOX_LENS_ID)
+    fill_mailbox(emu, sid, 30)
+    first = run_cli("tail", sid, "--meta", "--client-id", "shared-reader", "--max-events", "10")
+    assert first.exit_code == 0, first.stderr
+    assert [json.loads(line)["id"] for line in first.lines] == [str(n) for n in range(1, 11)]
+    assert "20 mailbox messages read but not printed" in first.stderr  # the reader took all 30
+    start_input(emu, sid, 10)
+    emu.wait_for(lambda: len(emu.session(sid).mail) >= 40, timeout=60)
+    again = run_cli("tail", sid, "--meta", "--client-id", "shared-reader", "--max-events", "10")
+    assert again.exit_code == 0, again.stderr
+    lines = meta_lines(again.stdout)
+    assert [line["id"] for line in lines] == [str(n) for n in range(31, 41)]
+    assert [seq(line) for line in lines] == list(range(10))
+
+
 def test_sigterm_then_restart_repeats_nothing(emu, tmp_path):
     sid = emu.running_session(MAILBOX_LENS_ID)
     path = tmp_path / "c.json"

@@ -79,3 +79,14 @@ def test_a_reply_lost_in_flight_replays_under_a_new_id_passing_over_what_was_see
     assert [e.id for e in events] == ["1", "2", "3", "4", "5"]
     new_id = opened[1].requests[0][1]["client_id"]
     assert new_id != "old-id" and new_id.startswith("atai-")
+
+
+def test_a_named_reader_is_located_in_the_mailbox_before_its_messages_get_ids(sleeps):
+    # "named" had read two messages before: its first batch is [3, 4]; a probe plays the
+    # mailbox [1..5] back from its start and meets 3 after two messages.
+    sock = ScriptedSocket([[3, 4], [1, 2, 3, 4, 5], NotFoundError("Unknown session id: x")])
+    follower = MailboxFollower(lambda: sock, "named", offset=None, reconnect_delay=0.01)
+    events = list(follower)
+    assert [(e.id, e.data["data"]) for e in events] == [("3", 3), ("4", 4)]
+    probe = sock.requests[1][1]["client_id"]
+    assert sock.requests[0][1]["client_id"] == "named" and probe.startswith("atai-")

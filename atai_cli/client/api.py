@@ -313,7 +313,7 @@ class LensApi:
                                **self._reconnecting(session_id, options))
 
     def follow(self, record: dict, channel: str, *, since: str | None = None, client_id: str = "",
-               offset: int = 0, skip: int = 0, liveness: float = 15.0,
+               offset: int | None = 0, skip: int = 0, liveness: float = 15.0,
                on_status: "StatusCallback | None" = None, before_wait: Callable[[], None] | None = None,
                on_open: Callable[[], None] | None = None,
                on_batch: Callable[[int, str], None] | None = None,

@@ -6,7 +6,9 @@ reconnect with the same id replays nothing. A new client_id replays the mailbox 
 start (lens-api.md 2.3), so every reader numbers the messages alike: a message's id is its
 1-based position in the mailbox, `offset` (what the server had handed this client_id before)
 plus its index in the playback. A resume after position P replays under a new client_id and
-passes over positions up to P (`skip`).
+passes over positions up to P (`skip`). A client_id named by --client-id may have read before:
+its offset is found by playing the mailbox back under a probe reader up to the first message
+it hands over (`_locate`).
 
 A mailbox never shrinks, except if a platform trims its start: a playback that runs dry before
 reaching the position to skip to is reported (`on_warning`) and played again from the start of
@@ -32,7 +34,7 @@ class MailboxFollower(Follower):
         open_socket: Callable[[], SessionSocket],
         client_id: str,
         *,
-        offset: int = 0,
+        offset: int | None = 0,
         skip: int = 0,
         min_interval: float = 0.05,
         max_interval: float = 2.0,
@@ -44,7 +46,10 @@ class MailboxFollower(Follower):
         self.client_id = client_id
         self.min_interval = min_interval
         self.max_interval = max_interval
-        self.read_count = offset  # messages the server has handed to this client_id (its cursor)
+        # Messages the server has handed to this client_id (its cursor); None when it is not
+        # known (a --client-id that may have read before) until the first batch is located.
+        self.read_count: int | None = offset
+        self._held: list | None = None
         self._skip = skip  # pass over the messages up to this position in the client_id's playback
         self._on_batch = on_batch  # told read_count as soon as a batch arrives (cursor files)
         self._socket: SessionSocket | None = None
@@ -72,8 +77,17 @@ class MailboxFollower(Follower):
                         self._socket = self.open_socket()
                         self._socket.connect()
                         self._set("connected", "" if not self.status.failures else self.status.detail)
-                    asked = True
-                    reply = self._socket.request("session.read", {"client_id": self.client_id})
+                    if self._held is not None:  # a batch read before a failed _locate
+                        messages = self._held
+                    else:
+                        asked = True
+                        reply = self._socket.request("session.read", {"client_id": self.client_id})
+                        asked = False  # its reply is in: nothing of this id's is in flight
+                        messages = _messages(reply)
+                    if messages and self.read_count is None:
+                        self._held = messages  # kept across a failure while locating them
+                        self.read_count = self._locate(messages[0])
+                        self._held = None
                 except NotFoundError:
                     if self._gone():
                         break
@@ -93,11 +107,7 @@ class MailboxFollower(Follower):
                     self._sleep(self._retry_in(describe_failure(exc)))
                     continue
                 self._healthy()
-                body = reply.get("event_data") or {}
-                messages = body.get("messages") if isinstance(body, dict) else None
-                if messages is not None and not isinstance(messages, list):
-                    messages = None  # not what session.read promises: read again later
-                if not messages and self.read_count < self._skip:
+                if not messages and self.read_count is not None and self.read_count < self._skip:
                     self._trimmed()
                     continue
                 if messages:
@@ -121,12 +131,37 @@ class MailboxFollower(Follower):
             self.close()
             self._set("ended", self.end_reason or ("stopped" if self.stopped else ""))
 
+    def _locate(self, message: dict) -> int:
+        """How many messages come before `message` in the mailbox. A client_id named on the
+        command line may have read before, and the server does not say how far: a probe reader
+        of atai's own plays the mailbox back from its start until it meets the same message
+        (each carries its timestamp), so ids stay mailbox positions. A reader that had read
+        nothing costs one probe read."""
+        assert self._socket is not None
+        probe = new_client_id()
+        before = 0
+        while not self.stopped:
+            batch = _messages(self._socket.request("session.read", {"client_id": probe}))
+            if not batch:
+                break
+            for candidate in batch:
+                if candidate == message:
+                    return before
+                before += 1
+        if self._on_warning is not None and not self.stopped:
+            self._on_warning(f"cannot tell where reader {self.client_id} stands in the mailbox (its first message "
+                             f"is not in a playback from the start); ids count from the end of the mailbox")
+        return before
+
     def _reply_lost(self) -> None:
         """A session.read whose reply never came (it timed out, the socket dropped, or atai
         stopped) may still have moved the server's cursor for this client_id past messages
         nobody saw: read on under a new id, passing over the positions already handed on (the
         cost: the new reader plays the mailbox back from its start)."""
-        self._skip = max(self._skip, self.read_count)
+        if self.read_count is None and self._on_warning is not None:
+            self._on_warning(f"the reply to the first read of {self.client_id} was lost, and where that reader "
+                             f"stood is unknown: reading the mailbox from its start under a new reader")
+        self._skip = max(self._skip, self.read_count or 0)
         self.read_count = 0
         self.client_id = new_client_id()
         if self._on_batch is not None:
@@ -152,3 +187,11 @@ def new_client_id() -> str:
     """A session.read reader of its own (the Lens docs: "each client should generate a unique
     client_id to enable parallel reading")."""
     return "atai-" + uuid.uuid4().hex[:16]
+
+
+def _messages(reply: dict) -> list | None:
+    """The messages of a session.read reply; None for none, or for a shape session.read does
+    not promise (read again later)."""
+    body = reply.get("event_data") or {}
+    messages = body.get("messages") if isinstance(body, dict) else None
+    return messages if isinstance(messages, list) else None

@@ -37,7 +37,7 @@ class Cursor:
     channel: str
     last_event_id: str | None = None
     client_id: str | None = None
-    server_offset: int = 0
+    server_offset: int | None = 0  # None: a --client-id whose place in the mailbox is not known yet
     clean: bool = False
 
     def as_dict(self, clean: bool = False) -> dict:
@@ -51,13 +51,15 @@ class Cursor:
         """Read channel: how many messages of the mailbox are behind this cursor."""
         return mailbox_position(self.last_event_id) or 0
 
-    def resume(self) -> tuple[str | None, str | None, int, int]:
+    def resume(self) -> tuple[str | None, str | None, int | None, int]:
         """(since, client_id, offset, skip) for the next follower of this session: the SSE id
         to resume after; or the client_id, how far the server's cursor for it is, and the
         mailbox position already handed on."""
         if self.channel == "sse":
             return self.last_event_id, None, 0, 0
         position = self.position
+        if self.client_id and self.server_offset is None and position == 0:
+            return None, self.client_id, None, 0  # a named reader not located yet: locate it again
         if self.client_id and self.clean and self.server_offset == position:
             return None, self.client_id, self.server_offset, position
         # Read ahead of what was handed on, or not a clean stop: replay under a fresh id and
@@ -115,7 +117,7 @@ def _entry_model():
             channel: Literal["sse", "read"]
             last_event_id: StrictStr | None = None
             client_id: StrictStr | None = None
-            server_offset: int = Field(0, ge=0, strict=True)
+            server_offset: int | None = Field(0, ge=0, strict=True)
             clean: StrictBool = False
 
             @field_validator("last_event_id")
@@ -136,7 +138,7 @@ _RULES = {
     "channel": 'channel must be "sse" or "read"',
     "last_event_id": "last_event_id must be a string or null",
     "client_id": "client_id must be a string or null",
-    "server_offset": "server_offset must be a non-negative integer",
+    "server_offset": "server_offset must be a non-negative integer or null",
     "clean": "clean must be true or false",
 }
 
@@ -307,7 +309,7 @@ class CursorStore:
             self._first_seen[session_id] = event_id
 
     def start(self, session_id: str, channel: str, since: str | None, client_id: str | None,
-              offset: int = 0, skip: int = 0) -> None:
+              offset: int | None = 0, skip: int = 0) -> None:
         """A session's follow begins here (its resume point, before any event)."""
         last = since if channel == "sse" else (str(skip) if skip else None)
         cursor = Cursor(channel, last, client_id, server_offset=offset)

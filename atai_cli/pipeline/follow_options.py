@@ -57,6 +57,7 @@ class FollowOptions:
     channel: str
     since: str | None  # only for a single session named on the command line
     client_id: str
+    client_id_given: bool  # named by --client-id: it may have read before, so its place is unknown
     heartbeat: float
     wait_timeout: float  # how long a session may take to be RUNNING
     max_events: int | None
@@ -70,7 +71,7 @@ class FollowOptions:
         """`client_id`: --client-id, else the profile's (the caller's to choose: the profile's
         may be created on first use)."""
         return cls(
-            channel=flags.channel, since=flags.since, client_id=client_id,
+            channel=flags.channel, since=flags.since, client_id=client_id, client_id_given=bool(flags.client_id),
             heartbeat=flags.heartbeat, wait_timeout=flags.running_wait(), max_events=flags.max_events,
             timeout=flags.timeout or None, idle_exit=flags.idle_exit or None,
             discover_interval=flags.discover_interval, shape=shape,

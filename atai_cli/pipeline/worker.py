@@ -195,7 +195,7 @@ class Worker:
             fleet.reporter.session_ended(outcome)
             fleet.wake()
 
-    def _resume_point(self, channel: str) -> tuple[str | None, str | None, int, int]:
+    def _resume_point(self, channel: str) -> tuple[str | None, str | None, int | None, int]:
         """(since, client_id, offset, skip): from the cursor file or this run's progress, else
         from the command line (on the read channel --since is a mailbox position: a new reader
         plays the mailbox from its start and passes over it)."""
@@ -208,7 +208,8 @@ class Worker:
             from atai_cli.client.mailbox_follower import new_client_id
 
             return None, new_client_id(), 0, since_position(since)
-        return since, self.fleet.opts.client_id, 0, 0
+        opts = self.fleet.opts
+        return since, opts.client_id, None if opts.client_id_given and channel == "read" else 0, 0
 
     def _follow_once(self, record: dict, channel: str, resume: tuple) -> str:
         """Follow until the stream ends or the worker stops; how it ended."""
@@ -242,7 +243,7 @@ class Worker:
         """Mailbox messages the server handed over but this run did not hand on: the server's
         cursor for this client_id is past them (what matters when --client-id named one)."""
         cursor = self.fleet.cursors.get(self.session_id)
-        if cursor is not None and self.fleet.cursors.path is None:
+        if cursor is not None and self.fleet.cursors.path is None and follower.read_count is not None:
             self.outcome.unread = max(0, follower.read_count - cursor.position)
 
     def _should_restart(self, ended_by: str) -> bool:
