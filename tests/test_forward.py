@@ -220,6 +220,23 @@ def test_changes_only_keeps_exactly_the_changes_on_both_channels(emu, tmp_path):
     assert len((tmp_path / "x").read_text().splitlines()) == 4
 
 
+def test_changes_only_goes_on_from_the_last_kept_value_across_a_restart(emu, tmp_path):
+    emu.configure(idle_timeout_s=0)
+    mailbox = emu.running_session(MAILBOX_LENS_ID)
+    emu.push(mailbox, [1, 1, 0, 0, 0, 1, 0, 0])  # active active idle idle idle active idle idle
+    cursor = tmp_path / "c.json"
+    args = ("tail", mailbox, "--meta", "--changes-only", ".payload.response[0]", "--cursor-file", str(cursor))
+    first = run_cli(*args, "--max-events", "2")
+    assert [json.loads(line)["id"] for line in first.lines] == ["1", "3"]  # active, idle
+    assert json.loads(cursor.read_text())[mailbox]["changes_only"] == {
+        "path": ".payload.response[0]", "last": {"inference.result": "idle"}}
+    again = run_cli(*args, "--idle-exit", "1")
+    assert again.exit_code == 0, again.stderr
+    # 4 and 5 are idle like 3, the last kept before the restart: not changes.
+    assert [(json.loads(line)["id"], json.loads(line)["payload"]["response"][0]) for line in again.lines] == [
+        ("6", "active"), ("7", "idle")]
+
+
 @pytest.mark.parametrize("path", ["", "a..b", "a[x]", "a."])  # ".a" is the jq form since v3
 def test_a_bad_changes_only_path_is_a_usage_error(cli, emu, path):
     result = cli("tail", "lsn-x", "--changes-only", path)

@@ -39,11 +39,18 @@ class Cursor:
     client_id: str | None = None
     server_offset: int | None = 0  # None: a --client-id whose place in the mailbox is not known yet
     clean: bool = False
+    # --changes-only: the path and, per event type, the value of the last event kept and handed
+    # on, so a restart compares the next event with it (replaced, never changed in place: the
+    # committed copy shares it).
+    changes_path: str | None = None
+    changes: dict[str, Any] | None = None
 
     def as_dict(self, clean: bool = False) -> dict:
         data: dict[str, Any] = {"channel": self.channel, "last_event_id": self.last_event_id, "client_id": self.client_id}
         if self.channel == "read":
             data.update(server_offset=self.server_offset, clean=clean)
+        if self.changes:
+            data["changes_only"] = {"path": self.changes_path, "last": self.changes}
         return data
 
     @property
@@ -112,6 +119,10 @@ def _entry_model():
 
         from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
+        class ChangesOnly(BaseModel):
+            path: StrictStr
+            last: dict[str, Any]
+
         class CursorEntry(BaseModel):
             model_config = ConfigDict(extra="ignore")
             channel: Literal["sse", "read"]
@@ -119,6 +130,7 @@ def _entry_model():
             client_id: StrictStr | None = None
             server_offset: int | None = Field(0, ge=0, strict=True)
             clean: StrictBool = False
+            changes_only: ChangesOnly | None = None
 
             @field_validator("last_event_id")
             @classmethod
@@ -140,6 +152,7 @@ _RULES = {
     "client_id": "client_id must be a string or null",
     "server_offset": "server_offset must be a non-negative integer or null",
     "clean": "clean must be true or false",
+    "changes_only": 'changes_only must be {"path": PATH, "last": {EVENT_TYPE: VALUE}}',
 }
 
 
@@ -172,8 +185,10 @@ def parse_cursors(path: Path, text: str) -> dict[str, Cursor]:
             valid = model.model_validate(entry)
         except ValidationError as exc:
             raise _problem(path, f"{session_id}: {_entry_problem(exc.errors()[0], entry)}") from None
+        changes = valid.changes_only
         cursors[session_id] = Cursor(valid.channel, valid.last_event_id, valid.client_id,
-                                     valid.server_offset, valid.clean)
+                                     valid.server_offset, valid.clean,
+                                     changes.path if changes else None, changes.last if changes else None)
     return cursors
 
 
@@ -314,18 +329,26 @@ class CursorStore:
         last = since if channel == "sse" else (str(skip) if skip else None)
         cursor = Cursor(channel, last, client_id, server_offset=offset)
         with self._lock:
+            saved = self._committed.get(session_id)
+            if saved is not None and saved.channel == channel:  # --changes-only goes on from there
+                cursor.changes_path, cursor.changes = saved.changes_path, saved.changes
             self._pending[session_id] = cursor
             self._committed[session_id] = replace(cursor)
             self._dirty = True
 
     def advance(self, session_id: str, event_id: str | None, server_offset: int | None = None,
-                client_id: str | None = None) -> None:
-        """Every sink has taken one more event of this session."""
+                client_id: str | None = None, change: tuple[str, str, Any] | None = None) -> None:
+        """Every sink has taken one more event of this session (`change`: --changes-only kept
+        it, as (path, event type, value))."""
         with self._lock:
             cursor = self._pending.get(session_id)
             if cursor is None:
                 return
             cursor.last_event_id = event_id
+            if change is not None:
+                path, kind, value = change
+                cursor.changes_path = path
+                cursor.changes = {**(cursor.changes if cursor.changes_path == path and cursor.changes else {}), kind: value}
             if cursor.channel == "read":
                 if server_offset is not None:
                     cursor.server_offset = server_offset

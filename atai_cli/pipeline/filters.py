@@ -96,6 +96,26 @@ class EventFilter:
             self._misses[event.session_id] = (-1, set())  # it has PATH: never a warning
         return True
 
+    def kept_change(self, event: OutputEvent) -> tuple[str, str, Any] | None:
+        """For the cursor file: (path, event type, value) of an event --changes-only kept."""
+        if self.path is None:
+            return None
+        return self.spelled or "", event.kind, changed_value(event, self.path)
+
+    def resume(self, session_id: str, path: str | None, last: dict[str, Any] | None) -> None:
+        """Go on from the values a cursor file kept, when they are for the same path."""
+        if self.path is None or not last or path is None:
+            return
+        try:
+            if parse_path(path) != self.path:
+                return
+        except UsageError:
+            return
+        with self._lock:
+            for kind, value in last.items():
+                self._last[(session_id, kind)] = value
+            self._misses[session_id] = (-1, set())
+
     def _missed(self, event: OutputEvent) -> None:
         """Counted for the first WARN_AFTER events of a session; when none had PATH, one warning
         (a typo in PATH would otherwise drop every event without a word)."""

@@ -165,6 +165,9 @@ class Worker:
             fleet.reporter.session_started(outcome)
             resume = self._resume_point(channel)
             fleet.cursors.start(self.session_id, channel, *resume)
+            started = fleet.cursors.get(self.session_id)
+            if started is not None and started.changes:
+                fleet.filter.resume(self.session_id, started.changes_path, started.changes)
             while not self.stop.is_set():
                 ended_by = self._follow_once(record, channel, resume)
                 if not self._should_restart(ended_by):
@@ -306,7 +309,8 @@ class Worker:
             return False  # stopping before a sink finished
         if recorder is not None:
             recorder.write(event)
-        cursors.advance(self.session_id, event.id, server_offset, client_id)
+        change = fleet.filter.kept_change(event) if fleet.filter.path is not None else None
+        cursors.advance(self.session_id, event.id, server_offset, client_id, change)
         outcome.events += 1
         if last:
             fleet.request_stop(StopReason.MAX_EVENTS)
