@@ -96,16 +96,38 @@ def test_the_mailbox_keeps_a_cursor_per_client_id_and_a_new_id_plays_from_the_st
 
 
 # -- two viewers ---------------------------------------------------------------------------
-def test_two_concurrent_viewers_of_one_mailbox_each_see_every_event(emu):
-    sid = emu.running_session(MAILBOX_LENS_ID)
+@pytest.mark.parametrize("channel", ["read", "sse"])
+def test_two_concurrent_viewers_of_one_session_each_see_every_event(emu, channel):
+    sid = emu.running_session(MAILBOX_LENS_ID if channel == "read" else SSE_LENS_ID)
     viewers = [atai_process(emu, "tail", sid, "--meta", "--max-events", str(N)) for _ in range(2)]
+    if channel == "sse":
+        emu.wait_for(lambda: len(emu.session(sid).readers) >= 2)  # both connected before any event
     start_input(emu, sid)
+    ids = []
     for viewer in viewers:
         out, err = viewer.communicate(timeout=120)
         assert viewer.returncode == 0, err
         lines = meta_lines(out)
         assert [seq(line) for line in lines] == list(range(N))
-        assert [line["id"] for line in lines] == [str(n) for n in range(1, N + 1)]  # positions, alike for all
+        ids.append([line["id"] for line in lines])
+    assert ids[0] == ids[1]  # the same id for the same event, whoever reads it
+    if channel == "read":
+        assert ids[0] == [str(n) for n in range(1, N + 1)]  # positions
+
+
+def test_a_real_head_1_takes_nothing_from_the_next_tail(emu):
+    import sys
+
+    from conftest import subprocess_env
+
+    sid = emu.running_session(MAILBOX_LENS_ID)
+    fill_mailbox(emu, sid, 40)
+    piped = subprocess.run(["sh", "-c", f"{sys.executable} -m atai_cli tail {sid} | head -1"], capture_output=True,
+                           text=True, timeout=60, env=subprocess_env(emu))
+    assert piped.returncode == 0 and len(piped.stdout.splitlines()) == 1
+    assert "Traceback" not in piped.stderr and "error" not in piped.stderr.lower(), piped.stderr
+    again = run_cli("tail", sid, "--max-events", "40")
+    assert again.exit_code == 0 and [seq(json.loads(line)) for line in again.lines] == list(range(40))
 
 
 def test_a_tail_that_read_before_takes_nothing_from_the_next(emu):
@@ -214,6 +236,25 @@ def test_ctrl_c_and_restart_repeats_nothing(emu, tmp_path, channel, how):
 
 
 @pytest.mark.parametrize("stop", [["--timeout", "0.5"], ["--max-events", "7"], ["--idle-exit", "0.3"]])
+def test_every_clean_stop_resumes_exactly_on_sse(emu, tmp_path, stop):
+    emu.configure(idle_timeout_s=0)
+    sid = emu.running_session(SSE_LENS_ID)
+    start_input(emu, sid, 60)
+    emu.wait_for(lambda: emu.session(sid).num_outputs >= 60, timeout=60)
+    path = tmp_path / "c.json"
+    first = run_cli("tail", sid, "--meta", "--cursor-file", str(path), *stop)
+    assert first.exit_code in (0, 5), first.stderr
+    start_input(emu, sid, 20)
+    emu.wait_for(lambda: emu.session(sid).num_outputs >= 80, timeout=60)
+    again = run_cli("tail", sid, "--meta", "--cursor-file", str(path), "--max-events", str(80 - len(first.lines)))
+    assert again.exit_code == 0, again.stderr
+    lines = meta_lines(first.stdout) + meta_lines(again.stdout)
+    assert [seq(line) for line in lines] == list(range(60)) + list(range(20))  # 0 lost, 0 repeated
+    ids = [int(line["id"]) for line in lines]
+    assert ids == sorted(set(ids))
+
+
+@pytest.mark.parametrize("stop", [["--timeout", "0.5"], ["--max-events", "7"], ["--idle-exit", "0.3"]])
 def test_every_clean_stop_resumes_exactly_on_the_mailbox(emu, tmp_path, stop):
     sid = emu.running_session(MAILBOX_LENS_ID)
     fill_mailbox(emu, sid, 60)
@@ -306,6 +347,27 @@ def test_a_named_client_id_that_read_before_keeps_mailbox_positions_as_ids(emu):
     lines = meta_lines(again.stdout)
     assert [line["id"] for line in lines] == [str(n) for n in range(31, 41)]
     assert [seq(line) for line in lines] == list(range(10))
+
+
+def test_the_hint_after_give_up_after_resumes_without_a_loss(emu):
+    import re
+
+    emu.configure(idle_timeout_s=0)
+    sid = emu.running_session(SSE_LENS_ID)
+    tail = atai_process(emu, "tail", sid, "--meta", "--give-up-after", "1")
+    emu.wait_for_reader(sid)
+    # The stream breaks after 10 events and the consumer answers 503 from then on.
+    emu.configure(drop_every=10, fail_rate=1.0, fail_path="consumer", fail_status=503)
+    start_input(emu, sid, 30)
+    out, err = finish(tail)
+    assert tail.returncode == 1, err
+    since = re.search(rf"atai tail {sid} .*--since (\S+)", err).group(1)
+    emu.configure(drop_every=0, fail_rate=0.0)
+    emu.wait_for(lambda: emu.session(sid).num_outputs >= 30, timeout=60)
+    first = meta_lines(out)
+    again = run_cli("tail", sid, "--meta", "--since", since, "--max-events", str(30 - len(first)))
+    assert again.exit_code == 0, again.stderr
+    assert [seq(line) for line in first + meta_lines(again.stdout)] == list(range(30))
 
 
 def test_sigterm_then_restart_repeats_nothing(emu, tmp_path):

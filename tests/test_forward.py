@@ -389,3 +389,33 @@ def test_exec_with_a_large_line_and_a_command_that_ignores_stdin(emu):
                                                     "stream_config": {"count": 2, "rate_hz": 50, "payload_bytes": 300_000}})
     result = run_cli("tail", sid, "--exec", "true", "--max-events", "2", "--client-id", "big", "--timeout", "30")
     assert result.exit_code == 0, result.stderr
+
+
+def test_exec_and_forward_carry_the_mailbox_position_as_the_event_id(emu, tmp_path):
+    mailbox = emu.running_session(MAILBOX_LENS_ID)
+    emu.push(mailbox, [1, 0, 1])
+    with Receiver() as receiver:
+        result = run_cli("tail", mailbox, "--max-events", "3", "--exec", f'echo "$ATAI_EVENT_ID" >> {tmp_path}/ids',
+                         "--forward-to", receiver.url(), "--forward-secret", SECRET)
+        headers = [r.headers["Atai-Event-Id"] for r in receiver.delivered()]
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "ids").read_text().split() == headers == ["1", "2", "3"]
+
+
+def test_a_rejected_event_is_passed_and_not_sent_again_after_a_restart(emu, tmp_path):
+    emu.configure(idle_timeout_s=0)
+    mailbox = emu.running_session(MAILBOX_LENS_ID)
+    emu.push(mailbox, [1, 0, 1, 0])
+    cursor = tmp_path / "c.json"
+    with Receiver(Script(reject={"2"})) as receiver:
+        first = run_cli("tail", mailbox, "--max-events", "4", "--cursor-file", str(cursor),
+                        "--forward-to", receiver.url(), "--forward-secret", SECRET)
+        delivered = [r.headers["Atai-Event-Id"] for r in receiver.delivered()]
+    assert first.exit_code == 1 and "rejected" in first.stderr
+    assert delivered == ["1", "3", "4"] and json.loads(cursor.read_text())[mailbox]["last_event_id"] == "4"
+    emu.push(mailbox, [1])
+    with Receiver() as receiver:
+        again = run_cli("tail", mailbox, "--max-events", "1", "--cursor-file", str(cursor),
+                        "--forward-to", receiver.url(), "--forward-secret", SECRET)
+        assert [r.headers["Atai-Event-Id"] for r in receiver.delivered()] == ["5"]
+    assert again.exit_code == 0, again.stderr
