@@ -469,3 +469,18 @@ def test_the_docs_mqtt_subscriber_gets_what_atai_publishes(emu, mqtt_broker, tmp
         subscriber.kill()
         subscriber.wait()
     assert [line for line in got if not line.startswith("ready")] == [f"lens/{sid}/events {line}" for line in result.lines]
+
+
+def test_changes_only_to_a_broker_keeps_its_last_value_in_the_cursor_file(emu, mqtt_broker, tmp_path):
+    # The broker's cursor moves on its acknowledgements (AckedCursors): the kept value goes along.
+    emu.configure(idle_timeout_s=0)
+    sid = emu.running_session(MAILBOX_LENS_ID)
+    emu.push(sid, [1, 1, 0, 0])  # active active idle idle
+    cursor = tmp_path / "c.json"
+    url = mqtt_broker.url("lens/{session_id}/changes", userinfo=f"{MQTT_USER}:{MQTT_PASSWORD}")
+    result = run_cli("tail", sid, "--forward-to", url, "--forward-secret", SECRET, "--cursor-file", str(cursor),
+                     "--changes-only", "event_data.response.0", "--idle-exit", "1", "--timeout", "60")
+    assert result.exit_code == 0, result.stderr
+    assert "2 delivered" in result.stderr
+    entry = json.loads(cursor.read_text())[sid]
+    assert entry["last_event_id"] == "4" and entry["changes_only"]["last"] == {"inference.result": "idle"}

@@ -212,9 +212,10 @@ class AckedCursors:
         self._forwarder = forwarder
 
     def advance(self, session_id: str, event_id: str | None, server_offset: int | None = None,
-                client_id: str | None = None) -> None:
+                client_id: str | None = None, change=None) -> None:
         store = self._store
-        self._forwarder.after_settled(session_id, lambda: store.advance(session_id, event_id, server_offset, client_id))
+        self._forwarder.after_settled(session_id,
+                                      lambda: store.advance(session_id, event_id, server_offset, client_id, change))
 
     def __getattr__(self, name: str):
         return getattr(self._store, name)
