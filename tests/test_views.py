@@ -394,3 +394,42 @@ def test_svg_off_a_terminal_says_there_is_nothing_to_picture(cli, emu, tmp_path)
     result = cli("tail", sid, "--svg", str(tmp_path / "x.svg"), "--timeout", "30")
     assert result.exit_code == 0 and "no live view" in result.stderr
     assert not (tmp_path / "x.svg").exists()
+
+
+# -- key/value views ----------------------------------------------------------------------
+
+def test_lens_show_keeps_ids_whole_and_wraps_yaml_under_its_indentation(emu, terminal):
+    term = terminal("lens", "show", "lns-1d519091822706e2-bc108andqxf8b4os", cols=50, rows=60)
+    assert term.wait_exit() == 0
+    lines = term.lines()
+    assert any(re.fullmatch(r"lens_id\s+lns-1d519091822706e2-bc108andqxf8b4os", line) for line in lines)
+    assert all(len(line) <= 50 for line in lines)
+    item = next(i for i, line in enumerate(lines) if line.lstrip().startswith("- processor_name:"))
+    indent = len(lines[item]) - len(lines[item].lstrip())
+    assert lines[item + 1] == " " * (indent + 2) + "lens_timeseries_state_processor"  # a hanging indent
+
+
+def test_session_status_keeps_every_id_on_one_line(emu, terminal):
+    sid = emu.running_session(SSE_LENS_ID)
+    for cols in (50, 80, 200):
+        term = terminal("session", "status", sid, cols=cols, rows=40)
+        assert term.wait_exit() == 0
+        lines = term.lines()
+        assert any(re.fullmatch(rf"session_id\s+{sid}", line) for line in lines)
+        assert any(re.fullmatch(rf"lens_id\s+{SSE_LENS_ID}", line) for line in lines)
+        assert all(len(line) <= cols for line in lines)
+
+
+def test_record_lines_give_way_for_ids_and_wrap_the_rest():
+    from atai_cli.output.records import record_lines, wrap
+
+    rows = [("session_id", "lsn-" + "a" * 30, False), ("a_very_long_key_name_here", "x", False),
+            ("input_data_stream_id", "csv_file_reader:sample.csv", False),
+            ("session_endpoint", "ws://127.0.0.1:4000/v0.5/lens/sessions/lsn-" + "a" * 30, False)]
+    lines = [line.plain for line in record_lines(rows, 50)]
+    assert "input_data_stream_id  csv_file_reader:sample.csv" in lines  # the padding gave way
+    assert f"session_id{' ' * 17}lsn-{'a' * 30}" in lines or f"session_id  lsn-{'a' * 30}" in lines
+    assert all(len(line) <= 50 for line in lines)
+    narrow = [line.plain for line in record_lines(rows, 40)]
+    assert "session_id" in narrow and any(line.strip() == "lsn-" + "a" * 30 for line in narrow)  # under its key
+    assert wrap("  key: one two three four", 12, 4) == ["  key: one", "    two", "    three", "    four"]

@@ -131,15 +131,21 @@ class Output:
         if self.mode == "plain":
             self.write("".join(f"{key}\t{cell(field_value(key, data[key]))}\n" for key in keys))
             return
-        from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title, show_header=False, box=None, pad_edge=False, title_justify="left")
-        table.add_column(style="bold cyan", no_wrap=True)
-        table.add_column(overflow="fold")
+        from atai_cli.output.records import record_lines
+
+        rows = []
         for key in keys:
             value = data[key]
-            table.add_row(key, _yaml(value) if isinstance(value, (dict, list)) and value else cell(field_value(key, value)))
-        self._print(table)
+            if isinstance(value, (dict, list)) and value:
+                rows.append((key, _yaml(value), True))
+            else:
+                rows.append((key, cell(field_value(key, value)), False))
+        if title:
+            self._print(Text(printable(title), style="bold", overflow="fold"))
+        for line in record_lines(rows, self.console.size.width):
+            self._print(line, crop=False)
 
     def table(self, rows: list[dict], columns: Sequence[Column], *, title: str | None = None,
               empty: str = "nothing to show", document: Any = None) -> None:
