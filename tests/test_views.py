@@ -433,3 +433,25 @@ def test_record_lines_give_way_for_ids_and_wrap_the_rest():
     narrow = [line.plain for line in record_lines(rows, 40)]
     assert "session_id" in narrow and any(line.strip() == "lsn-" + "a" * 30 for line in narrow)  # under its key
     assert wrap("  key: one two three four", 12, 4) == ["  key: one", "    two", "    three", "    four"]
+
+
+def test_short_result_reads_text_answers_as_text():
+    from atai_cli.output.state_view import short_result
+
+    assert short_result({"response": ["NORMAL", {"NORMAL": 0.934}]}) == "NORMAL 0.93"
+    assert short_result({"response": ["learned NORMAL from 50 rows"]}) == "learned NORMAL from 50 rows"
+    assert short_result({"response": ["Frames 1-4 of rtsp://cam", "a person walks\nin\x1b[31m"]}) == \
+        "Frames 1-4 of rtsp://cam / a person walks / in [31m"
+    assert short_result({"response": {"x": 1}}) is None and short_result(None) is None
+
+
+def test_fleet_event_lines_show_text_answers_as_text(emu, terminal):
+    emu.configure(output_interval_s=0.05)
+    sessions = [emu.running_session(CAMERA_LENS_ID) for _ in range(2)]
+    for sid in sessions:
+        emu.set_input_later(sid, {"stream_type": "rtsp_video_reader", "stream_config": {"rtsp_url": "rtsp://cam/1"}},
+                            wait_reader=False)
+    term = terminal("tail", *sessions, cols=120, rows=30)
+    lines = term.wait_for(lambda lines: any(ID.match(line) and "Frames" in line for line in lines) and lines,
+                          what="a text result in the event lines")
+    assert not any('["Frames' in line for line in lines)

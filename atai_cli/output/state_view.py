@@ -81,10 +81,15 @@ def _number(value: Any) -> bool:
 
 
 def short_result(payload: Any) -> str | None:
-    """One line for an event line: `NORMAL 0.93` for a state, else None (the caller's JSON)."""
-    state = as_state(response_of(payload))
+    """One line for an event line: `NORMAL 0.93` for a state, the text itself for a text answer
+    (its lines joined with " / "), else None (the caller's JSON)."""
+    response = response_of(payload)
+    state = as_state(response)
     if state is not None:
         return f"{printable(state.label)} {state.score:.2f}"
+    text = as_text(response)
+    if text is not None:
+        return " / ".join(printable(line).strip() for line in text.splitlines() if line.strip()) or None
     return None
 
 
