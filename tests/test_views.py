@@ -455,3 +455,65 @@ def test_fleet_event_lines_show_text_answers_as_text(emu, terminal):
     lines = term.wait_for(lambda lines: any(ID.match(line) and "Frames" in line for line in lines) and lines,
                           what="a text result in the event lines")
     assert not any('["Frames' in line for line in lines)
+
+
+def test_list_watch_redraws_cleanly_after_resizes(emu, terminal):
+    sessions = [emu.running_session(SSE_LENS_ID) for _ in range(3)]
+    term = terminal("session", "list", "--watch", "--interval", "0.2", cols=200, rows=50)
+    term.wait_for(lambda lines: len([l for l in lines if ID.match(l)]) == 3, what="three rows")
+    for cols, rows in ((50, 20), (80, 24), (200, 50)):
+        term.resize(cols, rows)
+        lines = term.wait_for(lambda lines: len(lines) == rows and all(len(l) <= cols for l in lines)
+                              and any(l.startswith("SESSION ID") for l in lines)
+                              and sum(1 for l in lines if l.startswith("sessions (")) == 1
+                              and sorted(ID.match(l).group(0) for l in lines if ID.match(l)) == sorted(sessions)
+                              and lines, what=f"one clean frame at {cols}x{rows}")
+        assert sum(1 for line in lines if line.startswith("SESSION ID")) == 1
+
+
+def test_list_watch_says_how_many_sessions_it_cannot_show(emu, terminal):
+    sessions = [emu.running_session(SSE_LENS_ID) for _ in range(20)]
+    term = terminal("session", "list", "--watch", "--interval", "0.2", cols=50, rows=20)
+    lines = term.wait_for(lambda lines: any(re.fullmatch(r"… \d+ more sessions", l) for l in lines) and lines,
+                          what="how many more")
+    shown = [ID.match(l).group(0) for l in lines if ID.match(l)]
+    hidden = int(re.search(r"… (\d+) more", "\n".join(lines)).group(1))
+    assert len(shown) + hidden == len(sessions) and not any(l.strip() == "..." for l in lines)
+
+
+@pytest.mark.skipif(not __import__("shutil").which("tmux"), reason="needs tmux (a terminal that reflows on resize)")
+def test_list_watch_leaves_no_old_frame_in_a_reflowing_terminal(emu, tmp_path):
+    """pyte does not reflow a resized screen; tmux does, as real terminals do, which is what left
+    an old frame behind."""
+    import shlex
+
+    sessions = [emu.running_session(SSE_LENS_ID) for _ in range(3)]
+    env = subprocess_env(emu, XDG_CONFIG_HOME=os.environ["XDG_CONFIG_HOME"], TERM="xterm-256color")
+    for name in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR"):
+        env.pop(name, None)
+    command = " ".join(["env", "-i", *(shlex.quote(f"{k}={v}") for k, v in env.items()),
+                        shlex.quote(sys.executable), "-m", "atai_cli", "session", "list", "--watch", "--interval", "0.2"])
+    tmux = ["tmux", "-S", str(tmp_path / "tmux.sock")]
+    subprocess.run([*tmux, "new-session", "-d", "-s", "w", "-x", "200", "-y", "50", command], check=True)
+    try:
+        def screen() -> list[str]:
+            return subprocess.run([*tmux, "capture-pane", "-p", "-t", "w"], capture_output=True, text=True).stdout.splitlines()
+
+        def settled(cols: int) -> list[str]:
+            deadline = time.monotonic() + 20
+            while True:
+                lines = screen()
+                if (sorted(ID.match(l).group(0) for l in lines if ID.match(l)) == sorted(sessions)
+                        and all(len(l) <= cols for l in lines)) or time.monotonic() > deadline:
+                    time.sleep(0.6)  # a few more frames
+                    return screen()
+                time.sleep(0.05)
+
+        settled(200)
+        for cols, rows in ((50, 20), (80, 24), (200, 50)):
+            subprocess.run([*tmux, "resize-window", "-t", "w", "-x", str(cols), "-y", str(rows)], check=True)
+            lines = settled(cols)
+            assert sum(1 for l in lines if l.startswith("sessions (")) == 1, "\n".join(lines)
+            assert len([l for l in lines if ID.match(l)]) == 3, "\n".join(lines)
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
