@@ -517,3 +517,26 @@ def test_list_watch_leaves_no_old_frame_in_a_reflowing_terminal(emu, tmp_path):
             assert len([l for l in lines if ID.match(l)]) == 3, "\n".join(lines)
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
+
+
+@pytest.mark.parametrize("width", [50, 80, 200])
+@pytest.mark.parametrize("labels", [("NORMAL", "FAULT"), ("ok", "a-rather-long-label-name-here", "x")])
+def test_the_strip_and_every_sparkline_line_up_cell_for_cell(width, labels):
+    history = StateHistory()
+    for n in range(400):  # more results than any width holds
+        label = labels[n % 7 % len(labels)]
+        history.add({"response": [label, {name: (0.9 if name == label else 0.05) for name in labels}]}, at=1000.0 + n)
+    lines = [line.plain for line in history.picture(width, 40, now=1400.0)]
+    strip = next(line for line in lines if line.startswith("recent "))
+    start = len(strip) - len(strip[6:].lstrip())
+    sparks = [line for line in lines if re.search(r"[▁▂▃▄▅▆▇█]{5}", line)]
+    assert len(sparks) == len(labels)
+    for line in sparks:
+        bars = re.search(r"[▁▂▃▄▅▆▇█]+", line)
+        assert bars.start() == start and bars.end() == len(strip)  # the same columns as the strip
+        assert len(line) <= width
+    letters = {history.labels[name].letter: name for name in labels}
+    for k, letter in enumerate(strip[start:]):  # cell k is the same result in the strip and the sparklines
+        name = letters[letter]
+        line = sparks[list(history.labels).index(name)]
+        assert line[start + k] == "█"

@@ -209,8 +209,10 @@ class StateHistory:
             lines += [pad, badge, pad.copy()]
         else:
             lines.append(badge)
-        cells = max(1, width - 9)
-        strip = Text("recent  ", style="dim", no_wrap=True, overflow="crop")
+        # One label column and one cell count for the strip and every sparkline: cell k of the
+        # strip is the same result as cell k of each sparkline.
+        name_width, cells = self.columns(width)
+        strip = Text("recent".ljust(name_width + 2), style="dim", no_wrap=True, overflow="crop")
         strip.append_text(self.strip(cells))
         lines.append(strip)
         lines.append(self.legend(width, now))
@@ -218,6 +220,12 @@ class StateHistory:
         if room > 0:
             lines += self.sparklines(width, room)
         return lines[:max(1, height)]
+
+    def columns(self, width: int) -> tuple[int, int]:
+        """(label column width, cells) shared by the strip and the sparklines: the labels up to
+        16 columns, 2 between them and the cells, and 5 after the cells for a sparkline's score."""
+        name_width = max(len("recent"), min(16, max((len(printable(n)) for n in self.labels), default=0)))
+        return name_width, max(1, width - name_width - 2 - 5)
 
     def legend(self, width: int, now: float):
         """`N NORMAL 30 (71%) 2m10s` per label, first seen first, on one line."""
@@ -238,14 +246,13 @@ class StateHistory:
         from rich.text import Text
 
         names = list(self.labels)[:room]
-        name_width = min(16, max(len(printable(n)) for n in names))
-        cells = max(1, width - name_width - 8)
+        name_width, cells = self.columns(width)
         recent = list(self.results)[-cells:]
         lines = []
         for name in names:
             entry = self.labels[name]
             line = Text(no_wrap=True, overflow="crop")
-            line.append(printable(name)[:name_width].ljust(name_width) + " ", style="bold")
+            line.append(printable(name)[:name_width].ljust(name_width + 2), style="bold")
             values = [scores.get(name, 0.0) for _, _, scores, _ in recent]
             line.append(sparkline(values), style=entry.colour)
             line.append(f" {values[-1]:.2f}" if values else "", style="dim")
