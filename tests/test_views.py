@@ -540,3 +540,19 @@ def test_the_strip_and_every_sparkline_line_up_cell_for_cell(width, labels):
         name = letters[letter]
         line = sparks[list(history.labels).index(name)]
         assert line[start + k] == "█"
+
+
+def test_the_legend_lists_every_label_in_whole_entries():
+    labels = ("NORMAL", "WARNING", "FAULT", "CALIBRATING", "a-label-far-too-long-for-any-narrow-terminal-line")
+    history = StateHistory()
+    for n in range(50):
+        label = labels[n % len(labels)]
+        history.add({"response": [label, {label: 0.8}]}, at=1000.0 + n)
+    for width in (30, 50, 80, 200):
+        legend = [line.plain for line in history.legend(width, 1050.0)]
+        assert all(len(line) <= width for line in legend)
+        entries = [entry for line in legend for entry in line.split("   ")]
+        assert [entry.split(" ")[1] for entry in entries[:4]] == list(labels[:4])  # each whole, in order
+        assert all(re.fullmatch(r"\S \S+ \d+ \(\d+%\) \S+", entry) for entry in entries[:4])
+        assert entries[4].startswith("A a-label") and (len(entries[4]) < width or entries[4].endswith("…"))
+    assert len(history.legend(200, 1050.0)) == 1 and len(history.legend(50, 1050.0)) > 2

@@ -215,7 +215,7 @@ class StateHistory:
         strip = Text("recent".ljust(name_width + 2), style="dim", no_wrap=True, overflow="crop")
         strip.append_text(self.strip(cells))
         lines.append(strip)
-        lines.append(self.legend(width, now))
+        lines += self.legend(width, now)
         room = height - len(lines)
         if room > 0:
             lines += self.sparklines(width, room)
@@ -227,19 +227,28 @@ class StateHistory:
         name_width = max(len("recent"), min(16, max((len(printable(n)) for n in self.labels), default=0)))
         return name_width, max(1, width - name_width - 2 - 5)
 
-    def legend(self, width: int, now: float):
-        """`N NORMAL 30 (71%) 2m10s` per label, first seen first, on one line."""
+    def legend(self, width: int, now: float) -> list:
+        """`N NORMAL 30 (71%) 2m10s` per label, first seen first, as many whole entries to a
+        line as fit, on as many lines as it takes (an entry wider than a line ends in `…`)."""
         from rich.text import Text
 
         total = sum(entry.count for entry in self.labels.values()) or 1
-        legend = Text(no_wrap=True, overflow="ellipsis")
+        lines: list = []
+        line = None
         for name, entry in self.labels.items():
-            if legend.plain:
-                legend.append("   ")
-            legend.append(entry.letter, style=f"bold black on {entry.colour}")
-            legend.append(f" {printable(name)} ", style="bold")
-            legend.append(f"{entry.count} ({100 * entry.count // total}%) {duration(self.seconds_in(name, now))}", style="dim")
-        return legend
+            part = Text(no_wrap=True, overflow="ellipsis")
+            part.append(entry.letter, style=f"bold black on {entry.colour}")
+            part.append(f" {printable(name)} ", style="bold")
+            part.append(f"{entry.count} ({100 * entry.count // total}%) {duration(self.seconds_in(name, now))}", style="dim")
+            if line is not None and line.cell_len + 3 + part.cell_len <= width:
+                line.append("   ")
+                line.append_text(part)
+                continue
+            if part.cell_len > width:
+                part.truncate(width, overflow="ellipsis")
+            line = part
+            lines.append(line)
+        return lines
 
     def sparklines(self, width: int, room: int) -> list:
         """Each label's score over the recent results (0 when a result did not score it)."""
