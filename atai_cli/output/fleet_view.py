@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from rich.cells import cell_len
 
 from atai_cli.output.formats import summary
-from atai_cli.output.live import RateMeter, RedrawnView, state_text
+from atai_cli.output.live import RateMeter, RedrawnView, event_time, state_text
 from atai_cli.output.state_view import StateHistory, short_result
 from atai_cli.output.tables import Spec, fit, rich_table
 from atai_cli.protocol.events import OutputEvent, StreamStatus
@@ -111,7 +111,7 @@ class FleetView(RedrawnView):
             row.last_event = event.kind
             row.last_at = now
             if not event.envelope:
-                row.history.add(event.payload)
+                row.history.add(event.payload, at=event_time(event))
             self.id_width = max(self.id_width, cell_len(event.session_id))
             text = short_result(event.payload) or summary(event.data, 300)
             self.events.append((event.session_id, time.strftime("%H:%M:%S"), event.kind, text))

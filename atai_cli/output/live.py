@@ -55,6 +55,13 @@ def state_text(status: StreamStatus | None) -> tuple[str, str]:
     return status.state, "yellow"
 
 
+def event_time(event: OutputEvent) -> float:
+    """When an event happened: its own timestamp when it has one (a mailbox read at once holds
+    results from minutes apart), else when it arrived."""
+    stamp = event.timestamp
+    return stamp if stamp is not None and stamp > 0 else time.time()
+
+
 class RedrawnView:
     """A view Rich redraws in place, four times a second, from its own thread; `log` keeps a
     few lines of notes inside the view (printing beside a live display would tear it). Each
@@ -144,7 +151,7 @@ class EventRows:
         self.id_width = max(self.id_width, cell_len(event_id))
         self.type_width = min(24, max(self.type_width, cell_len(event.kind)))
         text = short_result(event.payload) or summary(event.data, 400)
-        self.rows.append((time.strftime("%H:%M:%S"), event_id, event.kind, text))
+        self.rows.append((time.strftime("%H:%M:%S", time.localtime(event_time(event))), event_id, event.kind, text))
 
     def table(self, rows: list[tuple[str, str, str, str]], width: int):
         from atai_cli.output.tables import Spec, fit, rich_table
@@ -199,7 +206,7 @@ class LiveView(RedrawnView):
                 self.last_id = event.id
             self.events.add(event)
             if not event.envelope:
-                self.history.add(event.payload)
+                self.history.add(event.payload, at=event_time(event))
 
     # -- drawing ------------------------------------------------------------------------
     def frame(self, width: int, height: int):

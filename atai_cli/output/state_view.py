@@ -203,7 +203,7 @@ class StateHistory:
         badge.append(f"  {score:.2f}", style="bold")
         if self.last_change is not None:  # how long this state has held, and when it began
             clock = time.strftime("%H:%M:%S", time.localtime(self.last_change))
-            badge.append(f"   for {duration(now - self.last_change)} (changed at {clock})", style="dim")
+            badge.append(f"   for {duration(max(0.0, now - self.last_change))} (changed at {clock})", style="dim")
         if height >= 12:
             pad = Text(" " * (len(printable(label)) + 4), style=f"on {entry.colour}", no_wrap=True, overflow="crop")
             lines += [pad, badge, pad.copy()]
