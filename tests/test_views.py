@@ -556,3 +556,33 @@ def test_the_legend_lists_every_label_in_whole_entries():
         assert all(re.fullmatch(r"\S \S+ \d+ \(\d+%\) \S+", entry) for entry in entries[:4])
         assert entries[4].startswith("A a-label") and (len(entries[4]) < width or entries[4].endswith("…"))
     assert len(history.legend(200, 1050.0)) == 1 and len(history.legend(50, 1050.0)) > 2
+
+
+def test_a_session_destroyed_before_its_first_event_says_it_ended(emu, terminal):
+    sid = emu.running_session(SSE_LENS_ID)
+    term = terminal("tail", sid, cols=80, rows=24)
+    term.wait_for(lambda lines: any("waiting for the first event" in line for line in lines), what="waiting")
+    with emu.api() as api:
+        api.destroy_session(sid)
+    term.wait_exit()
+    text = term.text()
+    assert "no events: the session ended" in text and "waiting for the first event" not in text
+
+
+def test_a_fleet_whose_sessions_all_ended_says_so():
+    import io
+
+    from rich.console import Console
+
+    from atai_cli.output.fleet_view import FleetView
+    from atai_cli.pipeline.fleet import SessionOutcome
+
+    console = Console(file=io.StringIO(), width=100, height=30, record=True, color_system=None)
+    view = FleetView(console, session_ids=["lsn-a", "lsn-b"])
+    console.print(view.render())
+    assert "waiting for the first event" in console.export_text()
+    for sid in ("lsn-a", "lsn-b"):
+        view.session_ended(SessionOutcome(sid, reason="destroyed"))
+    console.print(view.render())
+    text = console.export_text()
+    assert "no events: every session ended" in text and "waiting" not in text

@@ -183,7 +183,8 @@ class FleetView(RedrawnView):
                 line.append(f" {data}")
                 parts.append(line)
         elif not events:
-            parts.append(Text("waiting for the first event…", style="dim"))
+            parts.append(Text("no events: every session ended" if rows and not active else "waiting for the first event…",
+                              style="dim"))
         return Group(*parts)
 
     def _cells(self, row: _Row, now: float, strip_width: int) -> dict:

@@ -178,6 +178,7 @@ class LiveView(RedrawnView):
         self.meter = RateMeter()
         self.status: StreamStatus | None = None
         self.last_id: str | None = None
+        self.ended = False
 
     def title(self) -> str:
         return f"atai tail {self.session_id}"
@@ -189,6 +190,7 @@ class LiveView(RedrawnView):
             self.log(f"warning: {warning}")
 
     def session_ended(self, outcome) -> None:
+        self.ended = True
         if outcome.failed:
             self.log(f"failed: {outcome.reason}")
 
@@ -237,7 +239,8 @@ class LiveView(RedrawnView):
                      style="dim", no_wrap=True, overflow="ellipsis")
         parts = [head, stats, *(Text(n, style="yellow", no_wrap=True, overflow="ellipsis") for n in notes)]
         if not rows:
-            parts.append(Text("waiting for the first event…", style="dim"))
+            ended = self.ended or (status is not None and status.state == "ended")
+            parts.append(Text("no events: the session ended" if ended else "waiting for the first event…", style="dim"))
             return Group(*parts)
         if kind == "text":
             parts.append(Text(""))
