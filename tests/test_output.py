@@ -242,3 +242,18 @@ def test_state_durations_use_each_events_own_time():
     assert history.labels["NORMAL"].seconds == 5 * 60 + 60 and history.seconds_in("FAULT", start) == 180
     console.print(view.render())
     assert "FAULT" in console.export_text()
+
+
+def test_a_hint_of_several_lines_wraps_its_prose_and_keeps_commands_whole():
+    err = io.StringIO()
+    layer = Output(stdout=io.StringIO(), stderr=err, stdout_tty=False, stderr_tty=True, no_color=True)
+    layer.err_console.width = 40
+    command = "  atai tail lsn-261204aa1a697ace5463a98daaa83a --since 1302"
+    layer.error("interrupted", "resume each session with:\n" + command + "\n(or run the fleet with --cursor-file FILE, which resumes every session at once)")
+    lines = err.getvalue().splitlines()
+    assert command in lines  # whole, on its own line
+    prose = lines[lines.index(command) + 1:]
+    assert len(prose) > 1 and all(len(line) <= 40 for line in prose) and "resumes" in " ".join(prose).split()
+    plain = io.StringIO()
+    Output(stdout=io.StringIO(), stderr=plain, stderr_tty=False).error("x", "a\n" + command)
+    assert plain.getvalue().splitlines()[-1] == command  # off a terminal, as it is

@@ -233,8 +233,20 @@ class Output:
         from rich.markup import escape
 
         self._err(f"[bold red]error:[/] {escape(message)}")
-        if hint:
+        if not hint:
+            return
+        if not self.stderr_tty or "\n" not in hint:
             self._err(f"[dim]hint: {escape(hint)}[/]")
+            return
+        # A hint of several lines on a terminal: its prose wraps at words; an indented line is a
+        # command to copy, printed whole (the terminal folds it only if it must).
+        for index, line in enumerate(hint.splitlines()):
+            text = f"hint: {line}" if index == 0 else line
+            try:
+                self.err_console.print(f"[dim]{escape(text)}[/]", markup=True, highlight=False,
+                                       soft_wrap=line.startswith("  "))
+            except (BrokenPipeError, ValueError):
+                return
 
     def line(self, message: str) -> None:
         """A plain stderr line with no decoration (`+ SID`, `- SID reason`, delivery lines)."""
