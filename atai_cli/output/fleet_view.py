@@ -114,7 +114,8 @@ class FleetView(RedrawnView):
                 row.history.add(event.payload, at=event_time(event))
             self.id_width = max(self.id_width, cell_len(event.session_id))
             text = short_result(event.payload) or summary(event.data, 300)
-            self.events.append((event.session_id, time.strftime("%H:%M:%S"), event.kind, text))
+            self.events.append((event.session_id, time.strftime("%H:%M:%S", time.localtime(event_time(event))),
+                                event.kind, text))
 
     # -- drawing ------------------------------------------------------------------------
     def specs(self, width: int, strips: bool) -> list[tuple[str, Spec, str]]:
