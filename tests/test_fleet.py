@@ -175,8 +175,10 @@ def test_cursor_file_resume_after_ctrl_c_repeats_nothing(emu, tmp_path):
 
 def test_without_a_cursor_file_the_ctrl_c_hint_resumes_each_session_losing_nothing(emu):
     sse, mail, seen, err = interrupt_a_fleet_midway(emu)
-    hint = next(line for line in err.splitlines() if "resume each session with:" in line)
-    commands = hint.split("resume each session with: ", 1)[1].split(" (or run the fleet with --cursor-file")[0].split("; ")
+    lines = err.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.endswith("resume each session with:"))
+    commands = [line.strip() for line in lines[start + 1:] if line.startswith("  atai tail ")]  # one a line
+    assert len(commands) == 2 and "--cursor-file FILE" in lines[start + 3]
     assert sorted(command.split()[2] for command in commands) == sorted([sse, mail])
     for command in commands:
         argv = command.split()[1:]  # "atai tail SID [--since ID]"
@@ -249,3 +251,25 @@ def test_max_events_across_sessions_never_moves_a_cursor_past_what_was_not_print
     assert second.exit_code == 0, second.stderr
     seen = Counter((line["session_id"], means(line)) for line in map(json.loads, first.lines + second.lines))
     assert seen == Counter({**{(a, float(n)): 1 for n in range(6)}, **{(b, float(n)): 1 for n in range(10, 16)}})
+
+
+def test_the_fleet_resume_hint_is_one_command_a_line():
+    from types import SimpleNamespace
+
+    from atai_cli.commands.following import Follow
+
+    def hint(count: int) -> str:
+        sessions = [f"lsn-2612{n:030x}" for n in range(count)]
+        fake = SimpleNamespace(result=SimpleNamespace(outcomes=[SimpleNamespace(session_id=s) for s in sessions]),
+                               _resume_command=lambda sid: f"atai tail {sid} --since {int(sid[-4:], 16) + 7}")
+        return Follow._fleet_resume_hint(fake, "")
+
+    one = hint(1)
+    assert "\n" not in one and "--since 7" in one and "--cursor-file FILE" in one
+    two = hint(2).splitlines()
+    assert two[0] == "resume each session with:" and two[1:3] == [
+        f"  atai tail lsn-2612{0:030x} --since 7", f"  atai tail lsn-2612{1:030x} --since 8"]  # each its own --since
+    assert "--cursor-file FILE" in two[3]
+    many = hint(24).splitlines()
+    assert len([line for line in many if line.startswith("  atai tail ")]) == 24  # lossless: every session
+    assert "next time" in many[-1] and "--cursor-file FILE" in many[-1]

@@ -220,3 +220,40 @@ def test_a_reader_that_stops_reading_blocks_the_writer_and_nothing_piles_up():
     assert received.count(b"\n") == total
     os.close(read_end)
     stream.close()
+
+
+def test_state_durations_use_each_events_own_time():
+    """A mailbox session's history, read at once: the times between results are the events' own,
+    not the moment they arrived (which would make every state last 0s)."""
+    console = Console(file=io.StringIO(), width=120, height=40, record=True, color_system=None)
+    view = LiveView(console, "lsn-1", "read", "")
+    start = time.time() - 600
+    labels = ["NORMAL"] * 5 + ["FAULT"] * 3 + ["NORMAL"] * 2
+    for n, label in enumerate(labels):
+        data = {"timestamp": start + 60 * n, "type": "inference.result", "data": {"response": [label, {label: 0.9}]}}
+        view.add(OutputEvent("read", None, "inference.result", "inference.result", data))
+    history = view.history
+    assert history.labels["FAULT"].seconds == 180  # three results a minute apart
+    assert history.labels["NORMAL"].seconds == 5 * 60 + 60  # and then one minute more
+    assert history.last_change == start + 480
+    assert view.events.rows[0][0] == time.strftime("%H:%M:%S", time.localtime(start))  # the TIME column too
+    view.add(OutputEvent("read", None, "inference.result", "inference.result",  # out of order: no negative time
+                         {"timestamp": start, "type": "inference.result", "data": {"response": ["FAULT", {"FAULT": 0.9}]}}))
+    assert history.labels["NORMAL"].seconds == 5 * 60 + 60 and history.seconds_in("FAULT", start) == 180
+    console.print(view.render())
+    assert "FAULT" in console.export_text()
+
+
+def test_a_hint_of_several_lines_wraps_its_prose_and_keeps_commands_whole():
+    err = io.StringIO()
+    layer = Output(stdout=io.StringIO(), stderr=err, stdout_tty=False, stderr_tty=True, no_color=True)
+    layer.err_console.width = 40
+    command = "  atai tail lsn-261204aa1a697ace5463a98daaa83a --since 1302"
+    layer.error("interrupted", "resume each session with:\n" + command + "\n(or run the fleet with --cursor-file FILE, which resumes every session at once)")
+    lines = err.getvalue().splitlines()
+    assert command in lines  # whole, on its own line
+    prose = lines[lines.index(command) + 1:]
+    assert len(prose) > 1 and all(len(line) <= 40 for line in prose) and "resumes" in " ".join(prose).split()
+    plain = io.StringIO()
+    Output(stdout=io.StringIO(), stderr=plain, stderr_tty=False).error("x", "a\n" + command)
+    assert plain.getvalue().splitlines()[-1] == command  # off a terminal, as it is

@@ -394,3 +394,195 @@ def test_svg_off_a_terminal_says_there_is_nothing_to_picture(cli, emu, tmp_path)
     result = cli("tail", sid, "--svg", str(tmp_path / "x.svg"), "--timeout", "30")
     assert result.exit_code == 0 and "no live view" in result.stderr
     assert not (tmp_path / "x.svg").exists()
+
+
+# -- key/value views ----------------------------------------------------------------------
+
+def test_lens_show_keeps_ids_whole_and_wraps_yaml_under_its_indentation(emu, terminal):
+    term = terminal("lens", "show", "lns-1d519091822706e2-bc108andqxf8b4os", cols=50, rows=60)
+    assert term.wait_exit() == 0
+    lines = term.lines()
+    assert any(re.fullmatch(r"lens_id\s+lns-1d519091822706e2-bc108andqxf8b4os", line) for line in lines)
+    assert all(len(line) <= 50 for line in lines)
+    item = next(i for i, line in enumerate(lines) if line.lstrip().startswith("- processor_name:"))
+    indent = len(lines[item]) - len(lines[item].lstrip())
+    assert lines[item + 1] == " " * (indent + 2) + "lens_timeseries_state_processor"  # a hanging indent
+
+
+def test_session_status_keeps_every_id_on_one_line(emu, terminal):
+    sid = emu.running_session(SSE_LENS_ID)
+    for cols in (50, 80, 200):
+        term = terminal("session", "status", sid, cols=cols, rows=40)
+        assert term.wait_exit() == 0
+        lines = term.lines()
+        assert any(re.fullmatch(rf"session_id\s+{sid}", line) for line in lines)
+        assert any(re.fullmatch(rf"lens_id\s+{SSE_LENS_ID}", line) for line in lines)
+        assert all(len(line) <= cols for line in lines)
+
+
+def test_record_lines_give_way_for_ids_and_wrap_the_rest():
+    from atai_cli.output.records import record_lines, wrap
+
+    rows = [("session_id", "lsn-" + "a" * 30, False), ("a_very_long_key_name_here", "x", False),
+            ("input_data_stream_id", "csv_file_reader:sample.csv", False),
+            ("session_endpoint", "ws://127.0.0.1:4000/v0.5/lens/sessions/lsn-" + "a" * 30, False)]
+    lines = [line.plain for line in record_lines(rows, 50)]
+    assert "input_data_stream_id  csv_file_reader:sample.csv" in lines  # the padding gave way
+    assert f"session_id{' ' * 17}lsn-{'a' * 30}" in lines or f"session_id  lsn-{'a' * 30}" in lines
+    assert all(len(line) <= 50 for line in lines)
+    narrow = [line.plain for line in record_lines(rows, 40)]
+    assert "session_id" in narrow and any(line.strip() == "lsn-" + "a" * 30 for line in narrow)  # under its key
+    assert wrap("  key: one two three four", 12, 4) == ["  key: one", "    two", "    three", "    four"]
+
+
+def test_short_result_reads_text_answers_as_text():
+    from atai_cli.output.state_view import short_result
+
+    assert short_result({"response": ["NORMAL", {"NORMAL": 0.934}]}) == "NORMAL 0.93"
+    assert short_result({"response": ["learned NORMAL from 50 rows"]}) == "learned NORMAL from 50 rows"
+    assert short_result({"response": ["Frames 1-4 of rtsp://cam", "a person walks\nin\x1b[31m"]}) == \
+        "Frames 1-4 of rtsp://cam / a person walks / in [31m"
+    assert short_result({"response": {"x": 1}}) is None and short_result(None) is None
+
+
+def test_fleet_event_lines_show_text_answers_as_text(emu, terminal):
+    emu.configure(output_interval_s=0.05)
+    sessions = [emu.running_session(CAMERA_LENS_ID) for _ in range(2)]
+    for sid in sessions:
+        emu.set_input_later(sid, {"stream_type": "rtsp_video_reader", "stream_config": {"rtsp_url": "rtsp://cam/1"}},
+                            wait_reader=False)
+    term = terminal("tail", *sessions, cols=120, rows=30)
+    lines = term.wait_for(lambda lines: any(ID.match(line) and "Frames" in line for line in lines) and lines,
+                          what="a text result in the event lines")
+    assert not any('["Frames' in line for line in lines)
+
+
+def test_list_watch_redraws_cleanly_after_resizes(emu, terminal):
+    sessions = [emu.running_session(SSE_LENS_ID) for _ in range(3)]
+    term = terminal("session", "list", "--watch", "--interval", "0.2", cols=200, rows=50)
+    term.wait_for(lambda lines: len([l for l in lines if ID.match(l)]) == 3, what="three rows")
+    for cols, rows in ((50, 20), (80, 24), (200, 50)):
+        term.resize(cols, rows)
+        lines = term.wait_for(lambda lines: len(lines) == rows and all(len(l) <= cols for l in lines)
+                              and any(l.startswith("SESSION ID") for l in lines)
+                              and sum(1 for l in lines if l.startswith("sessions (")) == 1
+                              and sorted(ID.match(l).group(0) for l in lines if ID.match(l)) == sorted(sessions)
+                              and lines, what=f"one clean frame at {cols}x{rows}")
+        assert sum(1 for line in lines if line.startswith("SESSION ID")) == 1
+
+
+def test_list_watch_says_how_many_sessions_it_cannot_show(emu, terminal):
+    sessions = [emu.running_session(SSE_LENS_ID) for _ in range(20)]
+    term = terminal("session", "list", "--watch", "--interval", "0.2", cols=50, rows=20)
+    lines = term.wait_for(lambda lines: any(re.fullmatch(r"… \d+ more sessions", l) for l in lines) and lines,
+                          what="how many more")
+    shown = [ID.match(l).group(0) for l in lines if ID.match(l)]
+    hidden = int(re.search(r"… (\d+) more", "\n".join(lines)).group(1))
+    assert len(shown) + hidden == len(sessions) and not any(l.strip() == "..." for l in lines)
+
+
+@pytest.mark.skipif(not __import__("shutil").which("tmux"), reason="needs tmux (a terminal that reflows on resize)")
+def test_list_watch_leaves_no_old_frame_in_a_reflowing_terminal(emu, tmp_path):
+    """pyte does not reflow a resized screen; tmux does, as real terminals do, which is what left
+    an old frame behind."""
+    import shlex
+
+    sessions = [emu.running_session(SSE_LENS_ID) for _ in range(3)]
+    env = subprocess_env(emu, XDG_CONFIG_HOME=os.environ["XDG_CONFIG_HOME"], TERM="xterm-256color")
+    for name in ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR"):
+        env.pop(name, None)
+    command = " ".join(["env", "-i", *(shlex.quote(f"{k}={v}") for k, v in env.items()),
+                        shlex.quote(sys.executable), "-m", "atai_cli", "session", "list", "--watch", "--interval", "0.2"])
+    tmux = ["tmux", "-S", str(tmp_path / "tmux.sock")]
+    subprocess.run([*tmux, "new-session", "-d", "-s", "w", "-x", "200", "-y", "50", command], check=True)
+    try:
+        def screen() -> list[str]:
+            return subprocess.run([*tmux, "capture-pane", "-p", "-t", "w"], capture_output=True, text=True).stdout.splitlines()
+
+        def settled(cols: int) -> list[str]:
+            deadline = time.monotonic() + 20
+            while True:
+                lines = screen()
+                if (sorted(ID.match(l).group(0) for l in lines if ID.match(l)) == sorted(sessions)
+                        and all(len(l) <= cols for l in lines)) or time.monotonic() > deadline:
+                    time.sleep(0.6)  # a few more frames
+                    return screen()
+                time.sleep(0.05)
+
+        settled(200)
+        for cols, rows in ((50, 20), (80, 24), (200, 50)):
+            subprocess.run([*tmux, "resize-window", "-t", "w", "-x", str(cols), "-y", str(rows)], check=True)
+            lines = settled(cols)
+            assert sum(1 for l in lines if l.startswith("sessions (")) == 1, "\n".join(lines)
+            assert len([l for l in lines if ID.match(l)]) == 3, "\n".join(lines)
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+
+
+@pytest.mark.parametrize("width", [50, 80, 200])
+@pytest.mark.parametrize("labels", [("NORMAL", "FAULT"), ("ok", "a-rather-long-label-name-here", "x")])
+def test_the_strip_and_every_sparkline_line_up_cell_for_cell(width, labels):
+    history = StateHistory()
+    for n in range(400):  # more results than any width holds
+        label = labels[n % 7 % len(labels)]
+        history.add({"response": [label, {name: (0.9 if name == label else 0.05) for name in labels}]}, at=1000.0 + n)
+    lines = [line.plain for line in history.picture(width, 40, now=1400.0)]
+    strip = next(line for line in lines if line.startswith("recent "))
+    start = len(strip) - len(strip[6:].lstrip())
+    sparks = [line for line in lines if re.search(r"[▁▂▃▄▅▆▇█]{5}", line)]
+    assert len(sparks) == len(labels)
+    for line in sparks:
+        bars = re.search(r"[▁▂▃▄▅▆▇█]+", line)
+        assert bars.start() == start and bars.end() == len(strip)  # the same columns as the strip
+        assert len(line) <= width
+    letters = {history.labels[name].letter: name for name in labels}
+    for k, letter in enumerate(strip[start:]):  # cell k is the same result in the strip and the sparklines
+        name = letters[letter]
+        line = sparks[list(history.labels).index(name)]
+        assert line[start + k] == "█"
+
+
+def test_the_legend_lists_every_label_in_whole_entries():
+    labels = ("NORMAL", "WARNING", "FAULT", "CALIBRATING", "a-label-far-too-long-for-any-narrow-terminal-line")
+    history = StateHistory()
+    for n in range(50):
+        label = labels[n % len(labels)]
+        history.add({"response": [label, {label: 0.8}]}, at=1000.0 + n)
+    for width in (30, 50, 80, 200):
+        legend = [line.plain for line in history.legend(width, 1050.0)]
+        assert all(len(line) <= width for line in legend)
+        entries = [entry for line in legend for entry in line.split("   ")]
+        assert [entry.split(" ")[1] for entry in entries[:4]] == list(labels[:4])  # each whole, in order
+        assert all(re.fullmatch(r"\S \S+ \d+ \(\d+%\) \S+", entry) for entry in entries[:4])
+        assert entries[4].startswith("A a-label") and (len(entries[4]) < width or entries[4].endswith("…"))
+    assert len(history.legend(200, 1050.0)) == 1 and len(history.legend(50, 1050.0)) > 2
+
+
+def test_a_session_destroyed_before_its_first_event_says_it_ended(emu, terminal):
+    sid = emu.running_session(SSE_LENS_ID)
+    term = terminal("tail", sid, cols=80, rows=24)
+    term.wait_for(lambda lines: any("waiting for the first event" in line for line in lines), what="waiting")
+    with emu.api() as api:
+        api.destroy_session(sid)
+    term.wait_exit()
+    text = term.text()
+    assert "no events: the session ended" in text and "waiting for the first event" not in text
+
+
+def test_a_fleet_whose_sessions_all_ended_says_so():
+    import io
+
+    from rich.console import Console
+
+    from atai_cli.output.fleet_view import FleetView
+    from atai_cli.pipeline.fleet import SessionOutcome
+
+    console = Console(file=io.StringIO(), width=100, height=30, record=True, color_system=None)
+    view = FleetView(console, session_ids=["lsn-a", "lsn-b"])
+    console.print(view.render())
+    assert "waiting for the first event" in console.export_text()
+    for sid in ("lsn-a", "lsn-b"):
+        view.session_ended(SessionOutcome(sid, reason="destroyed"))
+    console.print(view.render())
+    text = console.export_text()
+    assert "no events: every session ended" in text and "waiting" not in text

@@ -16,6 +16,8 @@ from atai_cli.output.jsonl import SHAPE_DATA, SHAPE_FLEET, SHAPE_META
 from atai_cli.pipeline.follow_options import FollowFlags, FollowOptions
 from atai_cli.protocol.stops import StopReason
 
+FEW_SESSIONS = 3  # more sessions than this to resume one by one: suggest --cursor-file for next time
+
 
 class Follow:
     """One follow, built and checked before anything starts (bad flags exit 2 up front)."""
@@ -176,8 +178,15 @@ class Follow:
         commands = [self._resume_command(o.session_id) + recording for o in outcomes]
         if not commands:
             return "add --cursor-file FILE to resume every session where it stopped"
-        return ("resume each session with: " + "; ".join(commands)
-                + " (or run the fleet with --cursor-file FILE, which resumes every session at once)")
+        if len(commands) == 1:
+            return (f"resume each session with: {commands[0]}"
+                    " (or run the fleet with --cursor-file FILE, which resumes every session at once)")
+        # One command a line, so each can be copied whole and none wraps into the next.
+        listing = "resume each session with:\n" + "\n".join(f"  {command}" for command in commands)
+        if len(commands) > FEW_SESSIONS:
+            return listing + ("\nnext time, run the fleet with --cursor-file FILE: the same command then resumes"
+                              " every session where it stopped")
+        return listing + "\n(or run the fleet with --cursor-file FILE, which resumes every session at once)"
 
     def conclude(self, *, destroyed: bool = False) -> None:
         """The closing line, or the error for how the follow ended."""

@@ -131,15 +131,21 @@ class Output:
         if self.mode == "plain":
             self.write("".join(f"{key}\t{cell(field_value(key, data[key]))}\n" for key in keys))
             return
-        from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title, show_header=False, box=None, pad_edge=False, title_justify="left")
-        table.add_column(style="bold cyan", no_wrap=True)
-        table.add_column(overflow="fold")
+        from atai_cli.output.records import record_lines
+
+        rows = []
         for key in keys:
             value = data[key]
-            table.add_row(key, _yaml(value) if isinstance(value, (dict, list)) and value else cell(field_value(key, value)))
-        self._print(table)
+            if isinstance(value, (dict, list)) and value:
+                rows.append((key, _yaml(value), True))
+            else:
+                rows.append((key, cell(field_value(key, value)), False))
+        if title:
+            self._print(Text(printable(title), style="bold", overflow="fold"))
+        for line in record_lines(rows, self.console.size.width):
+            self._print(line, crop=False)
 
     def table(self, rows: list[dict], columns: Sequence[Column], *, title: str | None = None,
               empty: str = "nothing to show", document: Any = None) -> None:
@@ -227,8 +233,20 @@ class Output:
         from rich.markup import escape
 
         self._err(f"[bold red]error:[/] {escape(message)}")
-        if hint:
+        if not hint:
+            return
+        if not self.stderr_tty or "\n" not in hint:
             self._err(f"[dim]hint: {escape(hint)}[/]")
+            return
+        # A hint of several lines on a terminal: its prose wraps at words; an indented line is a
+        # command to copy, printed whole (the terminal folds it only if it must).
+        for index, line in enumerate(hint.splitlines()):
+            text = f"hint: {line}" if index == 0 else line
+            try:
+                self.err_console.print(f"[dim]{escape(text)}[/]", markup=True, highlight=False,
+                                       soft_wrap=line.startswith("  "))
+            except (BrokenPipeError, ValueError):
+                return
 
     def line(self, message: str) -> None:
         """A plain stderr line with no decoration (`+ SID`, `- SID reason`, delivery lines)."""

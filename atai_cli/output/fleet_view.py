@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from rich.cells import cell_len
 
 from atai_cli.output.formats import summary
-from atai_cli.output.live import RateMeter, RedrawnView, state_text
+from atai_cli.output.live import RateMeter, RedrawnView, event_time, state_text
 from atai_cli.output.state_view import StateHistory, short_result
 from atai_cli.output.tables import Spec, fit, rich_table
 from atai_cli.protocol.events import OutputEvent, StreamStatus
@@ -111,10 +111,11 @@ class FleetView(RedrawnView):
             row.last_event = event.kind
             row.last_at = now
             if not event.envelope:
-                row.history.add(event.payload)
+                row.history.add(event.payload, at=event_time(event))
             self.id_width = max(self.id_width, cell_len(event.session_id))
             text = short_result(event.payload) or summary(event.data, 300)
-            self.events.append((event.session_id, time.strftime("%H:%M:%S"), event.kind, text))
+            self.events.append((event.session_id, time.strftime("%H:%M:%S", time.localtime(event_time(event))),
+                                event.kind, text))
 
     # -- drawing ------------------------------------------------------------------------
     def specs(self, width: int, strips: bool) -> list[tuple[str, Spec, str]]:
@@ -183,7 +184,8 @@ class FleetView(RedrawnView):
                 line.append(f" {data}")
                 parts.append(line)
         elif not events:
-            parts.append(Text("waiting for the first event…", style="dim"))
+            parts.append(Text("no events: every session ended" if rows and not active else "waiting for the first event…",
+                              style="dim"))
         return Group(*parts)
 
     def _cells(self, row: _Row, now: float, strip_width: int) -> dict:

@@ -55,6 +55,13 @@ def state_text(status: StreamStatus | None) -> tuple[str, str]:
     return status.state, "yellow"
 
 
+def event_time(event: OutputEvent) -> float:
+    """When an event happened: its own timestamp when it has one (a mailbox read at once holds
+    results from minutes apart), else when it arrived."""
+    stamp = event.timestamp
+    return stamp if stamp is not None and stamp > 0 else time.time()
+
+
 class RedrawnView:
     """A view Rich redraws in place, four times a second, from its own thread; `log` keeps a
     few lines of notes inside the view (printing beside a live display would tear it). Each
@@ -144,7 +151,7 @@ class EventRows:
         self.id_width = max(self.id_width, cell_len(event_id))
         self.type_width = min(24, max(self.type_width, cell_len(event.kind)))
         text = short_result(event.payload) or summary(event.data, 400)
-        self.rows.append((time.strftime("%H:%M:%S"), event_id, event.kind, text))
+        self.rows.append((time.strftime("%H:%M:%S", time.localtime(event_time(event))), event_id, event.kind, text))
 
     def table(self, rows: list[tuple[str, str, str, str]], width: int):
         from atai_cli.output.tables import Spec, fit, rich_table
@@ -171,6 +178,7 @@ class LiveView(RedrawnView):
         self.meter = RateMeter()
         self.status: StreamStatus | None = None
         self.last_id: str | None = None
+        self.ended = False
 
     def title(self) -> str:
         return f"atai tail {self.session_id}"
@@ -182,6 +190,7 @@ class LiveView(RedrawnView):
             self.log(f"warning: {warning}")
 
     def session_ended(self, outcome) -> None:
+        self.ended = True
         if outcome.failed:
             self.log(f"failed: {outcome.reason}")
 
@@ -199,7 +208,7 @@ class LiveView(RedrawnView):
                 self.last_id = event.id
             self.events.add(event)
             if not event.envelope:
-                self.history.add(event.payload)
+                self.history.add(event.payload, at=event_time(event))
 
     # -- drawing ------------------------------------------------------------------------
     def frame(self, width: int, height: int):
@@ -230,7 +239,8 @@ class LiveView(RedrawnView):
                      style="dim", no_wrap=True, overflow="ellipsis")
         parts = [head, stats, *(Text(n, style="yellow", no_wrap=True, overflow="ellipsis") for n in notes)]
         if not rows:
-            parts.append(Text("waiting for the first event…", style="dim"))
+            ended = self.ended or (status is not None and status.state == "ended")
+            parts.append(Text("no events: the session ended" if ended else "waiting for the first event…", style="dim"))
             return Group(*parts)
         if kind == "text":
             parts.append(Text(""))

@@ -81,10 +81,15 @@ def _number(value: Any) -> bool:
 
 
 def short_result(payload: Any) -> str | None:
-    """One line for an event line: `NORMAL 0.93` for a state, else None (the caller's JSON)."""
-    state = as_state(response_of(payload))
+    """One line for an event line: `NORMAL 0.93` for a state, the text itself for a text answer
+    (its lines joined with " / "), else None (the caller's JSON)."""
+    response = response_of(payload)
+    state = as_state(response)
     if state is not None:
         return f"{printable(state.label)} {state.score:.2f}"
+    text = as_text(response)
+    if text is not None:
+        return " / ".join(printable(line).strip() for line in text.splitlines() if line.strip()) or None
     return None
 
 
@@ -198,49 +203,65 @@ class StateHistory:
         badge.append(f"  {score:.2f}", style="bold")
         if self.last_change is not None:  # how long this state has held, and when it began
             clock = time.strftime("%H:%M:%S", time.localtime(self.last_change))
-            badge.append(f"   for {duration(now - self.last_change)} (changed at {clock})", style="dim")
+            badge.append(f"   for {duration(max(0.0, now - self.last_change))} (changed at {clock})", style="dim")
         if height >= 12:
             pad = Text(" " * (len(printable(label)) + 4), style=f"on {entry.colour}", no_wrap=True, overflow="crop")
             lines += [pad, badge, pad.copy()]
         else:
             lines.append(badge)
-        cells = max(1, width - 9)
-        strip = Text("recent  ", style="dim", no_wrap=True, overflow="crop")
+        # One label column and one cell count for the strip and every sparkline: cell k of the
+        # strip is the same result as cell k of each sparkline.
+        name_width, cells = self.columns(width)
+        strip = Text("recent".ljust(name_width + 2), style="dim", no_wrap=True, overflow="crop")
         strip.append_text(self.strip(cells))
         lines.append(strip)
-        lines.append(self.legend(width, now))
+        lines += self.legend(width, now)
         room = height - len(lines)
         if room > 0:
             lines += self.sparklines(width, room)
         return lines[:max(1, height)]
 
-    def legend(self, width: int, now: float):
-        """`N NORMAL 30 (71%) 2m10s` per label, first seen first, on one line."""
+    def columns(self, width: int) -> tuple[int, int]:
+        """(label column width, cells) shared by the strip and the sparklines: the labels up to
+        16 columns, 2 between them and the cells, and 5 after the cells for a sparkline's score."""
+        name_width = max(len("recent"), min(16, max((len(printable(n)) for n in self.labels), default=0)))
+        return name_width, max(1, width - name_width - 2 - 5)
+
+    def legend(self, width: int, now: float) -> list:
+        """`N NORMAL 30 (71%) 2m10s` per label, first seen first, as many whole entries to a
+        line as fit, on as many lines as it takes (an entry wider than a line ends in `…`)."""
         from rich.text import Text
 
         total = sum(entry.count for entry in self.labels.values()) or 1
-        legend = Text(no_wrap=True, overflow="ellipsis")
+        lines: list = []
+        line = None
         for name, entry in self.labels.items():
-            if legend.plain:
-                legend.append("   ")
-            legend.append(entry.letter, style=f"bold black on {entry.colour}")
-            legend.append(f" {printable(name)} ", style="bold")
-            legend.append(f"{entry.count} ({100 * entry.count // total}%) {duration(self.seconds_in(name, now))}", style="dim")
-        return legend
+            part = Text(no_wrap=True, overflow="ellipsis")
+            part.append(entry.letter, style=f"bold black on {entry.colour}")
+            part.append(f" {printable(name)} ", style="bold")
+            part.append(f"{entry.count} ({100 * entry.count // total}%) {duration(self.seconds_in(name, now))}", style="dim")
+            if line is not None and line.cell_len + 3 + part.cell_len <= width:
+                line.append("   ")
+                line.append_text(part)
+                continue
+            if part.cell_len > width:
+                part.truncate(width, overflow="ellipsis")
+            line = part
+            lines.append(line)
+        return lines
 
     def sparklines(self, width: int, room: int) -> list:
         """Each label's score over the recent results (0 when a result did not score it)."""
         from rich.text import Text
 
         names = list(self.labels)[:room]
-        name_width = min(16, max(len(printable(n)) for n in names))
-        cells = max(1, width - name_width - 8)
+        name_width, cells = self.columns(width)
         recent = list(self.results)[-cells:]
         lines = []
         for name in names:
             entry = self.labels[name]
             line = Text(no_wrap=True, overflow="crop")
-            line.append(printable(name)[:name_width].ljust(name_width) + " ", style="bold")
+            line.append(printable(name)[:name_width].ljust(name_width + 2), style="bold")
             values = [scores.get(name, 0.0) for _, _, scores, _ in recent]
             line.append(sparkline(values), style=entry.colour)
             line.append(f" {values[-1]:.2f}" if values else "", style="dim")

@@ -8,6 +8,7 @@ import time
 from typing import Callable, Sequence
 
 from atai_cli.output import Column, Output
+from atai_cli.output.live import RedrawnView
 from atai_cli.protocol.redact import redact
 
 # The one field whose change is worth a line (contract v3): counts and timestamps move on every
@@ -46,29 +47,67 @@ def watch_sessions(out: Output, fetch: Callable[[], list[dict]], columns: Sequen
 
 
 def _watch_table(out: Output, fetch: Callable[[], list[dict]], columns: Sequence[Column], interval: float) -> None:
-    from rich.live import Live
-    from rich.text import Text
+    view = WatchView(out.console, columns, interval)
 
-    from atai_cli.output.tables import terminal_table
+    def refresh() -> None:
+        try:
+            view.update(fetch(), None)
+        except Exception as exc:  # noqa: BLE001 - keep watching through a blip, and say so
+            view.update(None, f"(refresh failed: {getattr(exc, 'message', exc)})")
 
-    order: dict[str, int] = {}  # first-seen order, so a row keeps its place between refreshes
+    refresh()  # the first frame already has the sessions
+    with view:
+        while True:
+            time.sleep(interval)
+            refresh()
 
-    def render(rows: list[dict], error: str | None):
-        for row in rows:
-            order.setdefault(str(row.get("session_id")), len(order))
-        rows = sorted(redact(rows), key=lambda row: order[str(row.get("session_id"))])
-        title = f"sessions ({len(rows)}), every {interval:g}s" + (f"  {error}" if error else "")
+
+class WatchView(RedrawnView):
+    """The session table, redrawn like the `tail` views (`RedrawnView`): each frame for the
+    terminal's size at that moment, on a clean screen after a resize. Rows keep the order the
+    sessions were first seen; more rows than fit end in `… N more sessions`."""
+
+    def __init__(self, console, columns: Sequence[Column], interval: float) -> None:
+        super().__init__(console)
+        self.columns = columns
+        self.interval = interval
+        self.rows: list[dict] = []
+        self.error: str | None = None
+        self.order: dict[str, int] = {}  # first-seen order, so a row keeps its place between refreshes
+
+    def title(self) -> str:
+        return "atai session list --watch"
+
+    def update(self, rows: list[dict] | None, error: str | None) -> None:
+        with self._lock:
+            if rows is not None:
+                for row in rows:
+                    self.order.setdefault(str(row.get("session_id")), len(self.order))
+                self.rows = sorted(redact(rows), key=lambda row: self.order[str(row.get("session_id"))])
+            self.error = error
+
+    def frame(self, width: int, height: int):
+        from rich.cells import cell_len
+        from rich.console import Group
+        from rich.text import Text
+
+        from atai_cli.output.tables import terminal_table
+
+        with self._lock:
+            rows, error = list(self.rows), self.error
+        title = f"sessions ({len(rows)}), every {self.interval:g}s" + (f"  {error}" if error else "")
         if not rows:
             return Text(title + "\nno active sessions", style="dim")
-        return terminal_table(rows, columns, out.console.size.width, title=title, fold=True)
-
-    rows: list[dict] = []
-    with Live(render(rows, None), console=out.console, refresh_per_second=4, transient=False) as live:
-        while True:
-            error = None
-            try:
-                rows = fetch()
-            except Exception as exc:  # noqa: BLE001 - keep watching through a blip, and say so
-                error = f"(refresh failed: {getattr(exc, 'message', exc)})"
-            live.update(render(rows, error))
-            time.sleep(interval)
+        widest = max(cell_len(self.columns[0].render(row)) for row in rows)
+        if widest > width:  # the ids alone, each folded over as many lines as it needs
+            per_row, chrome = -(-widest // width), 1
+        else:
+            per_row, chrome = 1, 3  # the title, the header and its rule
+        room = max(1, (height - chrome) // per_row)
+        if len(rows) > room:
+            room = max(1, room - 1)  # a line for "… N more sessions"
+        table = terminal_table(rows[:room], self.columns, width, title=title, fold=True)
+        hidden = len(rows) - room
+        if hidden <= 0:
+            return table
+        return Group(table, Text(f"… {hidden} more sessions", style="dim", no_wrap=True, overflow="ellipsis"))
