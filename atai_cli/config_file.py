@@ -49,13 +49,26 @@ def read_config(path: Path) -> dict[str, Any]:
     """The whole file as plain dicts ({} when it does not exist)."""
     if not path.exists():
         return {}
+    if path.is_dir():
+        raise UsageError(f"the config file {path} is a directory", hint="move it away: atai writes its settings there")
     try:
-        data = _tomllib().loads(path.read_text("utf-8"))
+        text = path.read_text("utf-8")
     except UnicodeDecodeError as exc:
         raise UsageError(f"{path} is not UTF-8 text", hint="fix or delete the file") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot read the config file {path}: {exc.strerror or exc}",
+                         hint="check its mode and owner (atai writes it 0600)") from exc
+    try:
+        data = _tomllib().loads(text)
     except Exception as exc:
         raise UsageError(f"{path} is not valid TOML: {exc}", hint="fix or delete the file") from exc
-    return data if isinstance(data, dict) else {}
+    if isinstance(data, dict):
+        for name, table in data.items():
+            if not isinstance(table, dict):
+                raise UsageError(f"{path}: {name} = {table!r} is not a profile table",
+                                 hint=f"profiles are tables: [{name}] on a line of its own, then key = value lines")
+        return data
+    return {}
 
 
 def profile_names(path: Path) -> list[str]:

@@ -48,8 +48,20 @@ class Settings(BaseModel):
     @field_validator("api_endpoint")
     @classmethod
     def _http_url(cls, value: str) -> str:
+        example = "e.g. https://api.u1.archetypeai.app/v0.5"
         if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL, e.g. https://api.u1.archetypeai.app/v0.5")
+            raise ValueError(f"must be an http:// or https:// URL, {example}")
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+        except ValueError as exc:
+            raise ValueError(f"is not a valid URL ({exc}), {example}") from None
+        if not parts.hostname:
+            raise ValueError(f"has no host, {example}")
+        if any(ch.isspace() or ord(ch) < 32 for ch in value):
+            raise ValueError(f"holds a space or a control character, {example}")
         return value.rstrip("/")
 
 

@@ -46,17 +46,20 @@ class AppState:
         return bool(self.profile or self.env.get("ATAI_PROFILE"))
 
     def check_profile(self) -> None:
-        """A profile asked for by name must exist once the config file has any."""
+        """A profile asked for by name must exist in the config file (the default need not)."""
         from atai_cli.config_file import profile_names
 
+        if self.profile is not None and not self.profile.strip():
+            raise UsageError("--profile needs a name", hint="e.g. --profile local; without it the profile is 'default'")
         if not self.profile_is_explicit:
             return
         names = profile_names(self.env.config_path)
-        if names and self.profile_name not in names:
+        if self.profile_name not in names:
             source = "--profile" if self.profile else "ATAI_PROFILE"
+            where = f"it has: {', '.join(names)}" if names else "it has none" if self.env.config_path.exists() else "there is no such file yet"
             raise UsageError(
-                f"no profile {self.profile_name!r} in {self.env.config_path} ({source}); it has: {', '.join(names)}",
-                hint=f"create it with `atai --profile {self.profile_name} login`, or pick one of those",
+                f"no profile {self.profile_name!r} in {self.env.config_path} ({source}); {where}",
+                hint=f"create it with `atai --profile {self.profile_name} login`" + (", or pick one of those" if names else ""),
             )
 
     @cached_property
@@ -111,7 +114,7 @@ class AppState:
         options: dict[str, Any] = dict(
             timeout=s.timeout, max_retries=s.max_retries, retry_delay=s.retry_delay,
             reconnect_delay=s.reconnect_delay, give_up_after=s.reconnect_give_up,
-            trace=self.out.trace if self.debug else None,
+            trace=self.out.trace if self.debug else None, notify=self.out.info,
         )
         options.update(overrides)
         client = LensApi.connect(s.api_endpoint, api_key or self.api_key_value(), **options)

@@ -61,8 +61,9 @@ def test_profile_from_env(cli, emu, monkeypatch):
     assert rows["api_endpoint"] == {"setting": "api_endpoint", "value": "http://staging.example", "source": "file [staging]"}
 
 
-def test_an_unknown_profile_is_a_usage_error_once_the_file_has_profiles(cli, emu):
-    assert cli("--profile", "nosuch", "lens", "list").exit_code == 0  # no config file yet: nothing to check against
+def test_an_unknown_profile_is_a_usage_error_with_or_without_a_config_file(cli, emu):
+    missing = cli("--profile", "nosuch", "lens", "list")  # no config file yet: the profile is not there either
+    assert missing.exit_code == 2 and "there is no such file yet" in missing.stderr
     write_config({"default": {"timeout": 5}, "local": {"timeout": 6}})
     result = cli("--profile", "nosuch", "lens", "list")
     assert result.exit_code == 2

@@ -112,7 +112,10 @@ def test_non_json_frame_is_reported_and_skipped(cli, emu, sse_session):
     emu.set_input_later(sse_session, CSV_INPUT)
     plain = cli("tail", sse_session)
     assert plain.exit_code == 0 and len(plain.lines) == 6
-    assert "not JSON" in plain.stderr
+    assert "not JSON" in plain.stderr and "stream ended after 6 events" in plain.stderr  # counted as not printed
+    emu.set_input_later(sse_session, CSV_INPUT)
+    capped = cli("tail", sse_session, "--since", "1", "--max-events", "6")
+    assert capped.exit_code == 0 and len(capped.lines) == 6  # --max-events counts printed events only
 
 
 def test_non_json_frame_is_a_string_with_meta(cli, emu, sse_session):

@@ -11,7 +11,7 @@ import httpx
 from atai_cli.client.backoff import Backoff, parse_retry_after
 from atai_cli.client.http_client import new_http_client
 from atai_cli.client.responses import RETRY_STATUSES, status_error
-from atai_cli.errors import NetworkError, OperationTimeout, ProtocolError
+from atai_cli.errors import NetworkError, OperationTimeout, ProtocolError, UsageError
 from atai_cli.protocol.redact import redact_text
 
 Trace = Callable[[str], None]
@@ -62,6 +62,18 @@ def raise_for_status(status: int, url: str, body: Any, text: str = "") -> None:
     raise status_error(status, url, message, resource=resource_of(url, code), code=code)
 
 
+NOTIFY_AFTER = 2.0  # seconds: a retry wait at least this long is said on stderr, not only in --debug
+
+
+def _check_json_numbers(body: Any) -> None:
+    """NaN and Infinity (from --set, --config-json, a YAML `.nan`) cannot be sent as JSON."""
+    try:
+        json.dumps(body, allow_nan=False)
+    except ValueError as exc:
+        raise UsageError("the request holds NaN or Infinity, which JSON cannot carry",
+                         hint="give a finite number (or a string, in quotes)") from exc
+
+
 class RedirectLoop(httpx.HTTPError):
     """A redirect to where the request already was (e.g. an empty Location)."""
 
@@ -89,9 +101,11 @@ class RestClient:
         max_retries: int = 4,
         retry_delay: float = 0.5,
         trace: Trace | None = None,
+        notify: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
+        self.notify = notify  # told of a retry long enough to look like a hang (stderr)
         self.api_key = api_key
         self.timeout = timeout
         self.max_retries = max_retries
@@ -132,6 +146,8 @@ class RestClient:
         raw: bool = False,
     ) -> Any:
         url = self.url(path)
+        if json_body is not None:
+            _check_json_numbers(json_body)
         backoff = Backoff(base=self.retry_delay, cap=30.0)
         attempt = 0
         while True:
@@ -168,6 +184,8 @@ class RestClient:
 
     def _wait(self, delay: float, why: str) -> None:
         self.trace(f"! {why}; retrying in {delay:.2f}s")
+        if delay >= NOTIFY_AFTER and self.notify is not None:
+            self.notify(f"{why}; retrying in {delay:.0f}s")
         self._sleep(delay)
 
     def _parse(self, response: httpx.Response, url: str, raw: bool) -> Any:
@@ -176,11 +194,17 @@ class RestClient:
             return response
         text = response.text
         body: Any = None
+        problem = "a non-JSON body"
         if text:
             try:
                 body = json.loads(text)
             except ValueError:
                 body = None
+            except RecursionError:  # a reply nested thousands deep: bad data, not atai's bug
+                body, problem = None, "a JSON body nested too deeply to read"
+            else:
+                if body is None:
+                    problem = "a JSON null where an object or a list belongs"
         if status >= 400:
             raise_for_status(status, url, body, text)
         if status == 204 or not text:
@@ -188,7 +212,7 @@ class RestClient:
         if body is None:
             kind = response.headers.get("content-type", "unknown type")
             raise ProtocolError(
-                f"{url} answered {status} with a non-JSON body ({kind})",
+                f"{url} answered {status} with {problem} ({kind})",
                 hint="is the endpoint right? It is the Lens API base, e.g. https://api.u1.archetypeai.app/v0.5",
             )
         self.trace(f"< body {redact_text(text[:500], self.api_key)}")

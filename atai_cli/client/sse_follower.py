@@ -180,7 +180,7 @@ class SseFollower(Follower):
             body = None
             try:
                 body = response.json()
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
             if status == 404 and not first:
                 return 0.0 if self._gone() else self._retry_in("server answered 404")
@@ -261,9 +261,9 @@ class SseFollower(Follower):
             data, end = _raw_decode(raw)  # json.loads without its per-call overhead
             if end != len(raw) and raw[end:].strip():
                 raise ValueError("extra data after the JSON document")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested thousands deep, bad data
             try:
                 data = json.loads(raw)  # leading whitespace and friends: let the full parser decide
-            except ValueError:
+            except (ValueError, RecursionError):
                 return OutputEvent("sse", sse.last_event_id or None, sse.event, None, raw, raw, False, self.session_id)
         return OutputEvent("sse", sse.last_event_id or None, sse.event, payload_type(data), data, raw, True, self.session_id)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -23,6 +24,8 @@ def require_file(path: Path | str, what: str = "file") -> Path:
         raise UsageError(f"no such {what}: {path}")
     if not path.is_file():
         raise UsageError(f"{path} is not a file")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"cannot read {path}: permission denied", hint="check the file's mode and owner")
     return path
 
 
@@ -131,9 +134,33 @@ def parse_duration(text: str | None, flag: str) -> float | None:
     return float(match[1]) * DURATION_UNITS.get(match[2] or "s", 1)
 
 
+class _NotJson(ValueError):
+    """NaN, Infinity and -Infinity: Python's json reads them, JSON has no such values."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise OverflowError(f"the number {text} is out of range (larger than any JSON number can be here)")
+    return value
+
+
+def strict_json(text: str) -> Any:
+    """JSON as the API reads it: no NaN or Infinity, and no number too large for a double
+    (ValueError for the first, OverflowError for the second)."""
+    return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+
+
 def parse_value(text: str) -> Any:
+    """A --set VALUE: JSON when it is JSON, else the text itself (NaN and Infinity are text)."""
     try:
-        return json.loads(text)
+        return strict_json(text)
+    except OverflowError as exc:
+        raise UsageError(f"--set value {text!r}: {exc}") from None
     except ValueError:
         return text
 
@@ -152,8 +179,8 @@ def parse_json_object(text: str | None, flag: str) -> dict[str, Any]:
     if text is None:
         return {}
     try:
-        value = json.loads(text)
-    except ValueError as exc:
+        value = strict_json(text)
+    except (ValueError, OverflowError) as exc:
         raise UsageError(f"{flag} is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise UsageError(f"{flag} must be a JSON object")

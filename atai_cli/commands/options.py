@@ -25,6 +25,16 @@ def _json_mode(ctx: typer.Context, value: bool) -> bool:
     return value
 
 
+def finite(value: float | None) -> float | None:
+    """A float flag is a number of seconds or a rate: inf (also what 1e309 reads as) and nan
+    are not, whatever range the flag allows."""
+    import math
+
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", callback=_json_mode, expose_value=False,
                                        help="Print JSON on stdout (progress and errors stay on stderr).")]
 SetOpt = Annotated[
@@ -48,17 +58,17 @@ MetaOpt = Annotated[bool, typer.Option("--meta", help='Wrap each event as {"id",
 EnvelopeOpt = Annotated[bool, typer.Option("--envelope", help="Also print sse.stream.start/heartbeat/end.")]
 TypesOpt = Annotated[list[str] | None, typer.Option("--type", metavar="TYPE", help="Only these event types (repeatable), e.g. inference.result.")]
 MaxEventsOpt = Annotated[int | None, typer.Option("--max-events", metavar="N", min=1, help="Stop after N printed events (all sessions together).")]
-TimeoutOpt = Annotated[float | None, typer.Option("--timeout", metavar="S", min=0,
+TimeoutOpt = Annotated[float | None, typer.Option("--timeout", metavar="S", callback=finite, min=0,
                                                   help="Stop after S seconds, exit 5 unless the stream ended; 0 or unset: no limit.")]
-IdleExitOpt = Annotated[float | None, typer.Option("--idle-exit", metavar="S", min=0,
+IdleExitOpt = Annotated[float | None, typer.Option("--idle-exit", metavar="S", callback=finite, min=0,
                                                    help="Stop (exit 0) after S seconds without a lens output event; heartbeats do not count.")]
-HeartbeatOpt = Annotated[float, typer.Option("--heartbeat", metavar="S", min=0.01, help="The server's heartbeat period; 3 silent periods count as a broken stream.")]
-GiveUpOpt = Annotated[float | None, typer.Option("--give-up-after", metavar="S", min=0.01,
+HeartbeatOpt = Annotated[float, typer.Option("--heartbeat", metavar="S", callback=finite, min=0.01, help="The server's heartbeat period; 3 silent periods count as a broken stream.")]
+GiveUpOpt = Annotated[float | None, typer.Option("--give-up-after", metavar="S", callback=finite, min=0.01,
                                                  help="Stop reconnecting after S seconds of failures: exit 1 with the resume hint (default: never; setting reconnect_give_up).")]
 CursorFileOpt = Annotated[str | None, typer.Option("--cursor-file", metavar="FILE", help="Resume each session from FILE and keep it current (0600).")]
 ForwardToOpt = Annotated[str | None, typer.Option("--forward-to", metavar="URL", help="POST each event to URL (http[s]://), or publish it to kafka://HOST:PORT/TOPIC or mqtt[s]://HOST:PORT/TOPIC; signed, in order, retried until delivered.")]
 ForwardSecretOpt = Annotated[str | None, typer.Option("--forward-secret", metavar="SECRET", help="Key of the Atai-Signature HMAC (env ATAI_FORWARD_SECRET; default: the profile's).")]
-ForwardTimeoutOpt = Annotated[float, typer.Option("--forward-timeout", metavar="S", min=0.1, help="Timeout of each forward attempt.")]
+ForwardTimeoutOpt = Annotated[float, typer.Option("--forward-timeout", metavar="S", callback=finite, min=0.1, help="Timeout of each forward attempt.")]
 InsecureForwardOpt = Annotated[bool, typer.Option("--insecure-forward", help="Allow plain http to a host that is not loopback.")]
 ExecOpt = Annotated[str | None, typer.Option("--exec", metavar="CMD", help="Run `sh -c CMD` per event, the JSON line on stdin (one at a time, in order).")]
 ChangesOnlyOpt = Annotated[str | None, typer.Option("--changes-only", metavar="PATH",

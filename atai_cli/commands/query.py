@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from atai_cli.commands.inputs import require_image
-from atai_cli.commands.options import JsonOpt, SessionIdArg, app_state
+from atai_cli.commands.options import JsonOpt, SessionIdArg, app_state, finite
 from atai_cli.errors import OperationTimeout, ServerTimeout
 
 
@@ -21,7 +21,7 @@ def query(
     template: Annotated[str, typer.Option("--template", metavar="NAME", help="image_qa, image_bbox, or a full template name.")] = "image_qa",
     model_version: Annotated[str | None, typer.Option("--model-version", metavar="VERSION", help="e.g. Newton::c2_4_7b_251215a172f6d7.")] = None,
     max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens", metavar="N", min=1, help="Longest answer, in tokens.")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", metavar="S", min=1, help="Give up after S seconds (the server itself gives up at ~60 s).")] = 75.0,
+    timeout: Annotated[float, typer.Option("--timeout", metavar="S", callback=finite, min=1, help="Give up after S seconds (the server itself gives up at ~60 s).")] = 75.0,
     json_: JsonOpt = False,
 ) -> None:
     """Ask the lens about an image and print the answer."""

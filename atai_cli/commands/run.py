@@ -18,7 +18,7 @@ from atai_cli.commands.inputs import parse_set, require_csv, require_file
 from atai_cli.commands.options import (
     ChangesOnlyOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt, ForwardToOpt, HeartbeatOpt,
     InsecureForwardOpt, JsonOpt, LensIdArg, MaxEventsOpt, MetaOpt, RecordAppendOpt, RecordOpt, SvgOpt,
-    SetOpt, TimeoutOpt, TypesOpt, app_state,
+    SetOpt, TimeoutOpt, TypesOpt, app_state, finite,
 )
 from atai_cli.errors import UsageError
 from atai_cli.pipeline.follow_options import FOLLOW_DEFAULTS as DEFAULTS
@@ -61,7 +61,7 @@ def run(
     types: TypesOpt = DEFAULTS.types,
     max_events: MaxEventsOpt = DEFAULTS.max_events,
     timeout: TimeoutOpt = DEFAULTS.timeout,
-    idle_exit: Annotated[float | None, typer.Option("--idle-exit", metavar="S", min=0,
+    idle_exit: Annotated[float | None, typer.Option("--idle-exit", metavar="S", callback=finite, min=0,
                                                     help=f"Stop (exit 0) after S seconds without a lens output event; default {DEFAULTS.file_idle_exit:g} for a file input, 0 = wait for the stream's end.")] = DEFAULTS.idle_exit,
     heartbeat: HeartbeatOpt = DEFAULTS.heartbeat,
     forward_to: ForwardToOpt = DEFAULTS.forward_to,

@@ -10,7 +10,7 @@ from atai_cli.commands import complete
 from atai_cli.commands.base import AtaiTyper
 from atai_cli.commands.inputs import parse_duration, parse_json_object, parse_set
 from atai_cli.commands.options import (
-    ConfigJsonOpt, JsonOpt, LensIdArg, SessionIdArg, SetOpt, app_state,
+    ConfigJsonOpt, JsonOpt, LensIdArg, SessionIdArg, SetOpt, app_state, finite,
 )
 from atai_cli.errors import AtaiError, Interrupted, OperationTimeout, SomeFailed, UsageError
 from atai_cli.output import Column
@@ -40,7 +40,7 @@ def session_create(
     ctx: typer.Context,
     lens_id: LensIdArg,
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Return at once, without waiting for RUNNING.")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", metavar="S", min=0.1, help="How long to wait for RUNNING.")] = 60.0,
+    timeout: Annotated[float, typer.Option("--timeout", metavar="S", callback=finite, min=0.1, help="How long to wait for RUNNING.")] = 60.0,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Print only the session id: SID=$(atai session create LENS -q).")] = False,
     json_: JsonOpt = False,
 ) -> None:
@@ -77,7 +77,7 @@ def session_create(
 def session_list(
     ctx: typer.Context,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Keep the list current: redrawn on a terminal, JSON lines of changes when piped.")] = False,
-    interval: Annotated[float, typer.Option("--interval", metavar="S", min=0.1, help="Seconds between refreshes with --watch.")] = 2.0,
+    interval: Annotated[float, typer.Option("--interval", metavar="S", callback=finite, min=0.1, help="Seconds between refreshes with --watch.")] = 2.0,
     json_: JsonOpt = False,
 ) -> None:
     """List active sessions."""

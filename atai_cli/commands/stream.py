@@ -10,7 +10,7 @@ import typer
 
 from atai_cli.commands.base import AtaiTyper
 from atai_cli.commands.inputs import open_text, parse_json_object, parse_set
-from atai_cli.commands.options import ConfigJsonOpt, JsonOpt, SessionIdArg, SetOpt, app_state
+from atai_cli.commands.options import ConfigJsonOpt, JsonOpt, SessionIdArg, SetOpt, app_state, finite
 from atai_cli.errors import AtaiError, Interrupted, UsageError
 from atai_cli.output.formats import plural
 from atai_cli.protocol import streams
@@ -31,7 +31,7 @@ def stream_set(
     file_id: Annotated[str | None, typer.Option("--file-id", metavar="FILE_ID", help="An uploaded file's id (its name).")] = None,
     rtsp_url: Annotated[str | None, typer.Option("--rtsp-url", metavar="URL", help="rtsp://... camera URL.")] = None,
     size: Annotated[str | None, typer.Option("--size", metavar="HxW", help="Target image size, e.g. 360x640.")] = None,
-    fps: Annotated[float | None, typer.Option("--fps", metavar="HZ", help="Target frame rate in Hz, e.g. 0.2.")] = None,
+    fps: Annotated[float | None, typer.Option("--fps", metavar="HZ", callback=finite, help="Target frame rate in Hz, e.g. 0.2.")] = None,
     set_: SetOpt = None,
     config_json: ConfigJsonOpt = None,
     json_: JsonOpt = False,
@@ -77,7 +77,7 @@ def stream_push(
     session_id: SessionIdArg,
     source: Annotated[str, typer.Argument(metavar="FILE", help="JSON lines or CSV; - reads stdin.")],
     fmt: Annotated[PushFormat, typer.Option("--format", help="auto: by extension (stdin is jsonl).")] = "auto",
-    rate: Annotated[float, typer.Option("--rate", metavar="N", min=0.001, help="Windows per second (the runner drops what overflows).")] = 1.0,
+    rate: Annotated[float, typer.Option("--rate", metavar="N", callback=finite, min=0.001, help="Windows per second (the runner drops what overflows).")] = 1.0,
     window: Annotated[int, typer.Option("--window", metavar="ROWS", min=1, help="CSV rows per window.")] = 10,
     sensor_id: Annotated[str, typer.Option("--sensor-id", metavar="ID", help="sensor_metadata.sensor_id for CSV windows.")] = "atai",
     skip: Annotated[int, typer.Option("--skip", metavar="N", min=0, help="Skip the first N windows (to resume a push).")] = 0,

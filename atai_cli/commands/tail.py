@@ -11,7 +11,7 @@ from atai_cli.commands.following import Follow
 from atai_cli.commands.options import (
     Channel, ChangesOnlyOpt, ChannelOpt, CursorFileOpt, EnvelopeOpt, ExecOpt, ForwardSecretOpt, ForwardTimeoutOpt,
     ForwardToOpt, GiveUpOpt, HeartbeatOpt, IdleExitOpt, InsecureForwardOpt, JsonOpt, MaxEventsOpt, MetaOpt,
-    RecordAppendOpt, RecordOpt, SvgOpt, TimeoutOpt, TypesOpt, app_state,
+    RecordAppendOpt, RecordOpt, SvgOpt, TimeoutOpt, TypesOpt, app_state, finite,
 )
 from atai_cli.errors import UsageError
 from atai_cli.pipeline.follow_options import FOLLOW_DEFAULTS as DEFAULTS
@@ -25,7 +25,7 @@ def tail(
     lens: Annotated[list[str] | None, typer.Option("--lens", metavar="LENS_ID", help="Every session of this lens, and each new one (repeatable).",
                                                    autocompletion=complete.lens_ids)] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every session, and each new one.")] = False,
-    discover_interval: Annotated[float, typer.Option("--discover-interval", metavar="S", min=0.1, help="How often --lens/--all look for new sessions.")] = DEFAULTS.discover_interval,
+    discover_interval: Annotated[float, typer.Option("--discover-interval", metavar="S", callback=finite, min=0.1, help="How often --lens/--all look for new sessions.")] = DEFAULTS.discover_interval,
     channel: ChannelOpt = DEFAULTS.channel,
     json_: JsonOpt = False,
     meta: MetaOpt = DEFAULTS.meta,

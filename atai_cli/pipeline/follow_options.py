@@ -70,6 +70,11 @@ class FollowOptions:
     def resolve(cls, flags: FollowFlags, *, client_id: str, shape: str) -> "FollowOptions":
         """`client_id`: --client-id, else the profile's (the caller's to choose: the profile's
         may be created on first use)."""
+        if flags.since is not None and any(ch in flags.since for ch in "\r\n\x00"):
+            from atai_cli.errors import UsageError
+
+            raise UsageError(f"--since {flags.since!r}: an event id is one line, without line breaks or NUL",
+                             hint="give the \"id\" of a --meta line, or the one a resume hint printed")
         return cls(
             channel=flags.channel, since=flags.since, client_id=client_id, client_id_given=bool(flags.client_id),
             heartbeat=flags.heartbeat, wait_timeout=flags.running_wait(), max_events=flags.max_events,

@@ -296,10 +296,16 @@ class Worker:
                 recorder.write(event)
             cursors.advance(self.session_id, event.id, server_offset, client_id)
             return True
+        line = event_line(event, fleet.opts.shape)
+        if line is None:  # data that is not JSON, without --meta: stdout says so; it is not printed or counted
+            self._take(event, None)
+            if recorder is not None:
+                recorder.write(event)
+            cursors.advance(self.session_id, event.id, server_offset, client_id)
+            return True
         last = fleet.claim()
         if last is None:
             return False  # --max-events reached by other sessions: this one stops here
-        line = event_line(event, fleet.opts.shape)
         if fleet.holding_sinks:
             with fleet.busy():
                 taken = self._take(event, line)
