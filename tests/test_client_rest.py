@@ -107,3 +107,32 @@ def test_trace_never_contains_the_key(emu):
     rest(emu, trace=lines.append).request("POST", "lens/sessions/create", json_body={"lens_id": "lns-emulator-sse"})
     text = "\n".join(lines)
     assert "lens/sessions/create" in text and emu.api_key not in text
+
+
+def test_deep_or_null_bodies_are_named_as_bad_replies(emu):
+    emu.upload("deep.json", b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(ProtocolError, match="nested too deeply"):
+        rest(emu).request("GET", "files/download/deep.json")
+    emu.upload("null.json", b"null")
+    with pytest.raises(ProtocolError, match="a JSON null where an object or a list belongs"):
+        rest(emu).request("GET", "files/download/null.json")
+
+
+def test_a_long_retry_wait_is_said_and_a_short_one_only_traced(emu):
+    emu.configure(fail_count=2, fail_status=429, retry_after=3)
+    said, waits = [], []
+    client = rest(emu, notify=said.append)
+    client._sleep = waits.append
+    client.request("GET", "lens/metadata")
+    assert waits == [3.0, 3.0] and len(said) == 2 and "429 from" in said[0] and "retrying in 3s" in said[0]
+    emu.configure(fail_count=1, fail_status=503, retry_after=-1)
+    said.clear()
+    client.request("GET", "lens/metadata")  # 0.01 s of backoff: --debug only
+    assert said == []
+
+
+def test_nan_in_a_request_body_is_a_usage_error_before_sending(emu):
+    from atai_cli.errors import UsageError
+
+    with pytest.raises(UsageError, match="NaN or Infinity"):
+        rest(emu).request("POST", "lens/sessions/create", json_body={"lens_id": "x", "threshold": float("nan")})
