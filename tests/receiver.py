@@ -60,6 +60,9 @@ class Receiver:
             def do_POST(self):  # noqa: N802
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request (a SIGKILL test): nothing arrived
+                    self.close_connection = True
+                    return
                 with receiver.lock:
                     status, headers = receiver.script.next(self.path, self.headers.get("Atai-Event-Id", ""), self.headers)
                     receiver.received.append(Received(self.path, dict(self.headers), body, status))
