@@ -390,6 +390,9 @@ def test_hints_point_the_right_way(cli, emu):
     sid = emu.running_session(SSE_LENS_ID)
     already = cli("stream", "output", sid)
     assert already.exit_code == 0 and "already writes to the SSE consumer" in already.stderr
+    assert "not sent" not in already.stderr
+    configured = cli("stream", "output", sid, "--set", "buffer=10")
+    assert configured.exit_code == 0 and "--set/--config-json not sent" in configured.stderr
     assert cli("session", "destroy", sid).exit_code == 0
     status = cli("session", "status", sid)
     assert status.exit_code == 4 and f"session {sid} was destroyed" in status.stderr

@@ -64,6 +64,9 @@ def stream_output(
     if stream_type in streams.SSE_WRITERS:
         found = sse_writer(api.session_status(session_id).get("lens_config"))
         if found:
+            if config:
+                state.out.warn(f"--set/--config-json not sent: {session_id} already has its SSE writer, "
+                               f"whose config output_stream.set cannot change")
             state.out.done({"is_valid": True, "error_messages": [], "already": found},
                         f"{session_id} already writes to the SSE consumer ({found}); nothing to attach")
             return
