@@ -154,33 +154,39 @@ class SessionSocket:
             raise SocketClosed(f"the session WebSocket dropped before {event_type}: {exc}") from exc
         if not waiting:
             return
-        self._ws.settimeout(1.0)
+        try:
+            self._frame(1.0, SocketClosed, f"before {event_type}")
+        except websocket.WebSocketTimeoutException as exc:  # half a frame, and no more of it
+            self.close()
+            raise SocketClosed(f"the session WebSocket stalled before {event_type}") from exc
+        self.trace("< WS skipped a frame that came between replies")
+
+    def _frame(self, timeout: float, lost: type[SocketClosed], when: str) -> Any:
+        """The next data frame's payload; a drop or a close frame raises `lost` (SocketClosed
+        before a request, ReplyLost while its reply is awaited), a timeout WebSocketTimeoutException."""
+        assert self._ws is not None
+        self._ws.settimeout(timeout)
         try:
             opcode, data = self._ws.recv_data()
+        except websocket.WebSocketTimeoutException:
+            raise
         except (OSError, websocket.WebSocketException) as exc:
             self.close()
-            raise SocketClosed(f"the session WebSocket dropped before {event_type}: {exc}") from exc
+            raise lost(f"the session WebSocket dropped {when}: {exc}") from exc
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             self.close()
-            raise SocketClosed(f"the server closed the session WebSocket before {event_type}")
-        self.trace("< WS skipped a frame that came between replies")
+            raise lost(f"the server closed the session WebSocket {when}")
+        return data
 
     def _receive(self, event_type: str, deadline: float, wait: float) -> dict | None:
         assert self._ws is not None
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise OperationTimeout(f"no reply to {event_type} after {wait:g}s")
-        self._ws.settimeout(remaining)
         try:
-            opcode, data = self._ws.recv_data()
+            data = self._frame(remaining, ReplyLost, f"while waiting for {event_type}")
         except websocket.WebSocketTimeoutException as exc:
             raise OperationTimeout(f"no reply to {event_type} after {wait:g}s") from exc
-        except (OSError, websocket.WebSocketException) as exc:
-            self.close()
-            raise ReplyLost(f"the session WebSocket dropped while waiting for {event_type}: {exc}") from exc
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            self.close()
-            raise ReplyLost(f"the server closed the session WebSocket during {event_type}")
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         # The server echoes the caller's key in session records: it never goes further than here.
         text = redact_text(text, self.api_key)
