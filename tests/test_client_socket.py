@@ -91,3 +91,28 @@ def test_a_close_before_the_request_is_a_plain_drop_and_one_during_it_a_lost_rep
     emu.wait_for(lambda: len(emu.session(session_id).mail) >= 1)
     with pytest.raises(ReplyLost):
         SessionSocket(endpoint(emu, session_id), emu.api_key, timeout=5).request("session.read", {"client_id": "c2"})
+
+
+def test_keepalive_pings_between_requests_are_answered_not_taken_for_a_drop():
+    import time
+
+    from atai_cli.client.socket import SessionSocket
+    from atai_cli.emulator.server import EmulatorServer
+
+    server = EmulatorServer(ws_ping_interval=0.05).start()  # uvicorn pings every 50 ms
+    try:
+        from atai_cli.client.api import LensApi
+
+        with LensApi.connect(server.endpoint, server.api_key) as api:
+            session_id = api.create_session(MAILBOX_LENS_ID)["session_id"]
+            api.wait_running(session_id, 10)
+        url = server.endpoint.replace("http://", "ws://") + f"/lens/sessions/{session_id}"
+        with SessionSocket(url, server.api_key, timeout=5) as sock:
+            for _ in range(5):
+                started = time.monotonic()
+                assert sock.request("session.read", {"client_id": "pinged"})["type"] == "session.read.response"
+                assert time.monotonic() - started < 0.9  # no 1 s stall on a ping read as half a frame
+                time.sleep(0.12)  # a ping or two arrive while idle
+            assert sock.connected
+    finally:
+        server.stop()

@@ -138,36 +138,40 @@ class SessionSocket:
 
     def _check_not_closed(self, event_type: str) -> None:
         """Before a request: a server that closed the socket since the last reply has sent its
-        close frame, which is already waiting. Noticing it here (nothing was asked on this
-        socket yet) tells a plain drop from a reply lost in flight, which costs a replay."""
+        close frame, which is already waiting. Noticing it here (nothing of this socket's is in
+        flight since that reply) tells a plain drop from a reply lost in flight, which costs a
+        replay. Keepalive pings and pongs waiting there are answered and passed over."""
         import select
 
         assert self._ws is not None
-        sock = self._ws.sock
-        if sock is None:
-            return
-        pending = getattr(sock, "pending", None)  # TLS may hold a decrypted frame already
-        try:
-            waiting = bool(pending and pending()) or bool(select.select([sock], [], [], 0)[0])
-        except (OSError, ValueError) as exc:
-            self.close()
-            raise SocketClosed(f"the session WebSocket dropped before {event_type}: {exc}") from exc
-        if not waiting:
-            return
-        try:
-            self._frame(1.0, SocketClosed, f"before {event_type}")
-        except websocket.WebSocketTimeoutException as exc:  # half a frame, and no more of it
-            self.close()
-            raise SocketClosed(f"the session WebSocket stalled before {event_type}") from exc
-        self.trace("< WS skipped a frame that came between replies")
+        while True:
+            sock = self._ws.sock if self._ws is not None else None
+            if sock is None:
+                return
+            pending = getattr(sock, "pending", None)  # TLS may hold a decrypted frame already
+            try:
+                waiting = bool(pending and pending()) or bool(select.select([sock], [], [], 0)[0])
+            except (OSError, ValueError) as exc:
+                self.close()
+                raise SocketClosed(f"the session WebSocket dropped before {event_type}: {exc}") from exc
+            if not waiting:
+                return
+            try:
+                opcode = self._frame(1.0, SocketClosed, f"before {event_type}", control=True)[0]
+            except websocket.WebSocketTimeoutException as exc:  # half a frame, and no more of it
+                self.close()
+                raise SocketClosed(f"the session WebSocket stalled before {event_type}") from exc
+            if opcode not in (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG):
+                self.trace("< WS skipped a frame that came between replies")
 
-    def _frame(self, timeout: float, lost: type[SocketClosed], when: str) -> Any:
-        """The next data frame's payload; a drop or a close frame raises `lost` (SocketClosed
+    def _frame(self, timeout: float, lost: type[SocketClosed], when: str, control: bool = False) -> tuple[int, Any]:
+        """The next frame as (opcode, payload): a data frame, or with `control` a ping or pong
+        too (a ping is answered either way). A drop or a close frame raises `lost` (SocketClosed
         before a request, ReplyLost while its reply is awaited), a timeout WebSocketTimeoutException."""
         assert self._ws is not None
         self._ws.settimeout(timeout)
         try:
-            opcode, data = self._ws.recv_data()
+            opcode, data = self._ws.recv_data(control_frame=control)
         except websocket.WebSocketTimeoutException:
             raise
         except (OSError, websocket.WebSocketException) as exc:
@@ -176,7 +180,7 @@ class SessionSocket:
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             self.close()
             raise lost(f"the server closed the session WebSocket {when}")
-        return data
+        return opcode, data
 
     def _receive(self, event_type: str, deadline: float, wait: float) -> dict | None:
         assert self._ws is not None
@@ -184,7 +188,7 @@ class SessionSocket:
         if remaining <= 0:
             raise OperationTimeout(f"no reply to {event_type} after {wait:g}s")
         try:
-            data = self._frame(remaining, ReplyLost, f"while waiting for {event_type}")
+            data = self._frame(remaining, ReplyLost, f"while waiting for {event_type}")[1]
         except websocket.WebSocketTimeoutException as exc:
             raise OperationTimeout(f"no reply to {event_type} after {wait:g}s") from exc
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from atai_cli.commands.options import finite
 from atai_cli.emulator.catalog import DESCRIPTIONS
 
 
@@ -38,6 +39,8 @@ def emulator(
     sse_retry_ms: Annotated[int, typer.Option("--sse-retry-ms", metavar="MS", help="Send `retry:` with sse.stream.start (-1 = never, like the real API).")] = -1,
     replay: Annotated[list[Path] | None, typer.Option("--replay", metavar="FILE", help="Serve a recording (atai tail --record) as the lens lns-replay-<file name>: each session on it replays the recorded events (repeatable).")] = None,
     replay_speed: Annotated[float, typer.Option("--replay-speed", metavar="X", min=0, help="Replays wait the recorded gaps divided by X (0 = no gaps).")] = 1.0,
+    ws_ping: Annotated[float | None, typer.Option("--ws-ping", metavar="S", min=0.01, callback=finite,
+                                                  help="Send WebSocket keepalive pings every S seconds (default: none).")] = None,
     log_level: Annotated[str, typer.Option("--log-level", metavar="LEVEL", help="uvicorn log level.")] = "warning",
 ) -> None:
     """Run a local Lens API (REST, WebSocket and SSE on one port) for offline use and tests.
@@ -72,7 +75,7 @@ def emulator(
     replays = load(replay or [])  # a file that is not a recording is exit 2 (file:line), before anything binds
     try:
         server = EmulatorServer(host=host, port=port, api_key=api_key, config=config, prefix=prefix, log_level=log_level,
-                                replay=replays)
+                                replay=replays, ws_ping_interval=ws_ping)
     except OSError as exc:
         from atai_cli.errors import UsageError
 

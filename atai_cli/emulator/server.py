@@ -46,8 +46,10 @@ class EmulatorServer:
         prefix: str = "/v0.5",
         log_level: str = "warning",
         replay: Sequence[str | Path | Replay] = (),
+        ws_ping_interval: float | None = None,
     ) -> None:
         self.host = host
+        self.ws_ping_interval = ws_ping_interval  # WebSocket keepalive pings (None: none, as before)
         self.api_key = api_key or generate_key()
         # Recordings are read first: a bad one is refused (RecordingError) before anything binds.
         self.replays = load_replays(replay)
@@ -82,7 +84,7 @@ class EmulatorServer:
             access_log=False,
             timeout_graceful_shutdown=1,
             ws="websockets-sansio",
-            ws_ping_interval=None,
+            ws_ping_interval=self.ws_ping_interval,
         )
         _quiet_denials()  # after uvicorn.Config, which (re)configures its loggers
         self._server = uvicorn.Server(config)
