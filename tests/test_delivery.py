@@ -270,18 +270,22 @@ def test_every_clean_stop_resumes_exactly_on_the_mailbox(emu, tmp_path, stop):
 
 
 def test_a_sigkill_right_after_a_clean_resume_loses_nothing_and_keeps_the_ids(emu, tmp_path):
-    # A clean stop lets the next run reuse its client_id, whose server cursor moves with every
-    # read: the file must stop saying "clean" before that first read, or a SIGKILL before the
-    # next save resumes past messages nobody printed (and numbers every later one wrongly).
+    # A clean stop with nothing read ahead lets the next run reuse its client_id, whose server
+    # cursor moves with every read: the file must stop saying "clean" before that first read,
+    # or a SIGKILL before the next save resumes past messages nobody printed (and numbers every
+    # later one wrongly).
     sid = emu.running_session(MAILBOX_LENS_ID)
-    fill_mailbox(emu, sid, 60)
+    fill_mailbox(emu, sid, 10)
     path = tmp_path / "c.json"
-    first = run_cli("tail", sid, "--meta", "--cursor-file", str(path), "--max-events", "10")
+    first = run_cli("tail", sid, "--meta", "--cursor-file", str(path), "--idle-exit", "0.3")
     assert first.exit_code == 0, first.stderr
-    assert saved(path, sid)["clean"] is True
+    entry = saved(path, sid)
+    assert entry["clean"] is True and entry["server_offset"] == 10 and entry["last_event_id"] == "10"  # reusable
+    start_input(emu, sid, 50)
+    emu.wait_for(lambda: len(emu.session(sid).mail) >= 60, timeout=60)
     second = atai_process(emu, "tail", sid, "--meta", "--cursor-file", str(path))
-    lines = read_lines(second, 1)  # it has read a batch and printed from it
-    assert saved(path, sid)["clean"] is False
+    lines = read_lines(second, 1)  # it has read a batch with the reused id and printed from it
+    assert saved(path, sid)["client_id"] == entry["client_id"] and saved(path, sid)["clean"] is False
     second.send_signal(signal.SIGKILL)
     rest, _ = finish(second)
     lines += meta_lines(rest)
@@ -291,8 +295,10 @@ def test_a_sigkill_right_after_a_clean_resume_loses_nothing_and_keeps_the_ids(em
     resumed = meta_lines(third.stdout)
     assert int(resumed[0]["id"]) == position + 1
     every = meta_lines(first.stdout) + lines + resumed
-    assert all(int(line["id"]) == seq(line) + 1 for line in every)  # the id is the mailbox position
-    assert {seq(line) for line in every} == set(range(60))  # 0 lost
+    assert [line["id"] for line in resumed] == [str(n) for n in range(position + 1, 61)]
+    assert {int(line["id"]) for line in every} == set(range(1, 61))  # 0 lost
+    # The id is the mailbox position: the first input's seq 0-9 at 1-10, the second's 0-49 at 11-60.
+    assert all(int(line["id"]) == seq(line) + (1 if int(line["id"]) <= 10 else 11) for line in every)
 
 
 def test_a_clean_cursor_that_cannot_be_unmarked_is_not_reused(tmp_path, monkeypatch):
@@ -309,10 +315,28 @@ def test_a_clean_cursor_that_cannot_be_unmarked_is_not_reused(tmp_path, monkeypa
     monkeypatch.setattr(config_file, "write_private", full_disk)
     warnings: list[str] = []
     store = CursorStore(path, warn=warnings.append)
-    _, client_id, offset, skip = store.get("lsn-a").resume()
+    _, client_id, offset, skip = store.resume_point("lsn-a", "read")
     assert client_id != "atai-old" and (offset, skip) == (0, 5)  # a new reader, passing over 1-5
-    assert "No space left on device" in warnings[0]
+    assert "No space left on device" in warnings[0] and "not reused" in warnings[1]
     store.release()
+
+
+def test_clean_speaks_only_for_the_sessions_a_run_followed(emu, tmp_path):
+    # Session A's entry says "not clean" (its last run was killed after a read); a run that
+    # follows only B and stops cleanly must leave A as it was, and a run that fails before
+    # following anything must leave every entry as it was.
+    a, b = emu.running_session(MAILBOX_LENS_ID), emu.running_session(MAILBOX_LENS_ID)
+    fill_mailbox(emu, b, 5)
+    path = tmp_path / "c.json"
+    entry_a = {"channel": "read", "last_event_id": "3", "client_id": "atai-killed", "server_offset": 9, "clean": False}
+    path.write_text(json.dumps({a: entry_a}))
+    assert run_cli("tail", b, "--cursor-file", str(path), "--max-events", "5").exit_code == 0
+    saved_file = json.loads(path.read_text())
+    assert saved_file[a] == entry_a and saved_file[b]["clean"] is True
+    before = path.read_text()
+    assert run_cli("tail", "lsn-no-such-session", "--cursor-file", str(path)).exit_code == 4
+    assert json.loads(path.read_text())[b]["clean"] is True and json.loads(path.read_text())[a] == entry_a
+    assert json.loads(before)[b] == json.loads(path.read_text())[b]
 
 
 def test_a_read_reply_lost_with_its_socket_loses_nothing(emu):

@@ -261,6 +261,7 @@ class CursorStore:
         self._committed: dict[str, Cursor] = {}
         self._first_seen: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
         self._dirty = False
         self._saved_at = 0.0
         self._warn = warn
@@ -277,8 +278,56 @@ class CursorStore:
                     except (OSError, UnicodeDecodeError) as exc:
                         raise _problem(path, f"cannot be read ({exc})") from exc
                     self._committed = parse_cursors(path, text)
-                if any(cursor.clean for cursor in self._committed.values()):
-                    self._unmark_clean()
+            except BaseException:
+                self.release()
+                raise
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> str:
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return text if text.isdigit() else ""
+
+
+class CursorStore:
+    """The cursors of one run: read at start, advanced by the session workers, committed when
+    what they stand for is durably out, saved by the main loop at most every SAVE_INTERVAL while
+    something changed, and at every exit."""
+
+    def __init__(self, path: Path | None, *, warn: Callable[[str], None] | None = None) -> None:
+        self.path = path
+        self.auto_commit = True  # off when stdout is batched: its flushes commit
+        self._pending: dict[str, Cursor] = {}
+        self._committed: dict[str, Cursor] = {}
+        self._first_seen: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._save_lock = threading.Lock()
+        self._dirty = False
+        self._saved_at = 0.0
+        self._warn = warn
+        self._save_failed = False
+        self._clean = False
+        self._holder: CursorLock | None = None
+        if path is not None:
+            check_writable(path)
+            self._holder = CursorLock(path)  # before reading: a second process leaves the file untouched
+            try:
+                if path.exists():
+                    try:
+                        text = path.read_text("utf-8")
+                    except (OSError, UnicodeDecodeError) as exc:
+                        raise _problem(path, f"cannot be read ({exc})") from exc
+                    self._committed = parse_cursors(path, text)
             except BaseException:
                 self.release()
                 raise
@@ -314,6 +363,28 @@ class CursorStore:
         """Where this session stands: as followed in this run, else as the file had it."""
         with self._lock:
             return self._pending.get(session_id) or self._committed.get(session_id)
+
+    def resume_point(self, session_id: str, channel: str) -> tuple[str | None, str | None, int | None, int] | None:
+        """Where this session's next follow starts (Cursor.resume), or None with no cursor on
+        this channel. Reusing a clean stop's client_id, the file first stops saying "clean":
+        every read moves that id's server cursor, and a SIGKILL after one must not resume on it.
+        When the file cannot be written, a new reader replays instead."""
+        cursor = self.get(session_id)
+        if cursor is None or cursor.channel != channel:
+            return None
+        point = cursor.resume()
+        if channel == "read" and cursor.clean and point[1] == cursor.client_id:
+            with self._lock:
+                cursor.clean = False
+                self._dirty = True
+            self.save()
+            if self._save_failed:
+                from atai_cli.client.mailbox_follower import new_client_id
+
+                self.warn(session_id, f"cannot save the cursor file {self.path}, so its client_id is not reused: "
+                                      f"replaying the mailbox, passing over what was handed on")
+                point = (None, new_client_id(), 0, cursor.position)
+        return point
 
     def first_seen(self, session_id: str) -> str | None:
         return self._first_seen.get(session_id)
@@ -399,20 +470,26 @@ class CursorStore:
             return
         from atai_cli.config_file import write_private
 
-        with self._lock:
-            text = json.dumps({sid: c.as_dict(clean) for sid, c in self._committed.items()}, indent=2) + "\n"
-            self._dirty = False
-            self._clean = clean
-        try:
-            write_private(self.path, text, create_dirs=False)
-        except OSError as exc:  # a full disk must not stop the sessions: say it, keep trying
-            self._dirty = True
-            if not self._save_failed and self._warn:
-                self._warn(f"cannot save the cursor file {self.path}: {exc.strerror or exc}; still trying")
-            self._save_failed = True
-            return
-        self._save_failed = False
-        self._saved_at = time.monotonic()
+        # One save at a time, written in the order taken (a worker's resume_point and the main
+        # loop both save): an older snapshot must never land after a newer one.
+        with self._save_lock:
+            with self._lock:
+                # "clean" speaks for the sessions this run followed; the others keep what the
+                # file said of them (this run never read with their client_ids).
+                text = json.dumps({sid: c.as_dict(clean if sid in self._pending else c.clean)
+                                   for sid, c in self._committed.items()}, indent=2) + "\n"
+                self._dirty = False
+                self._clean = clean
+            try:
+                write_private(self.path, text, create_dirs=False)
+            except OSError as exc:  # a full disk must not stop the sessions: say it, keep trying
+                self._dirty = True
+                if not self._save_failed and self._warn:
+                    self._warn(f"cannot save the cursor file {self.path}: {exc.strerror or exc}; still trying")
+                self._save_failed = True
+                return
+            self._save_failed = False
+            self._saved_at = time.monotonic()
 
 
 def gone_sessions(outcomes) -> list[str]:

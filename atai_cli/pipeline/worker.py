@@ -202,9 +202,9 @@ class Worker:
         """(since, client_id, offset, skip): from the cursor file or this run's progress, else
         from the command line (on the read channel --since is a mailbox position: a new reader
         plays the mailbox from its start and passes over it)."""
-        saved = self.fleet.cursors.get(self.session_id)
-        if saved is not None and saved.channel == channel:
-            since, client_id, offset, skip = saved.resume()
+        saved = self.fleet.cursors.resume_point(self.session_id, channel)
+        if saved is not None:
+            since, client_id, offset, skip = saved
             return since, client_id or self.fleet.opts.client_id, offset, skip
         since = self.fleet.opts.since
         if channel == "read" and since is not None:
