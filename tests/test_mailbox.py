@@ -90,3 +90,20 @@ def test_a_named_reader_is_located_in_the_mailbox_before_its_messages_get_ids(sl
     assert [(e.id, e.data["data"]) for e in events] == [("3", 3), ("4", 4)]
     probe = sock.requests[1][1]["client_id"]
     assert sock.requests[0][1]["client_id"] == "named" and probe.startswith("atai-")
+
+
+def test_a_stop_while_locating_a_named_reader_numbers_and_hands_on_nothing(sleeps):
+    class StopsWhileProbing(ScriptedSocket):
+        def shutdown(self) -> None:
+            pass
+
+        def request(self, kind, data=None, timeout=None):
+            if len(self.requests) == 1:  # the first probe read: the user pressed Ctrl-C
+                follower.stop()
+            return super().request(kind, data, timeout)
+
+    batches = []
+    sock = StopsWhileProbing([[3, 4], [1, 2], [3, 4, 5]])  # stopped before the probe reaches 3
+    follower = MailboxFollower(lambda: sock, "named", offset=None, reconnect_delay=0.01,
+                               on_batch=lambda total, client_id=None: batches.append(total))
+    assert list(follower) == [] and batches == [] and follower.read_count is None

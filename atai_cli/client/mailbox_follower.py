@@ -87,6 +87,8 @@ class MailboxFollower(Follower):
                     if messages and self.read_count is None:
                         self._held = messages  # kept across a failure while locating them
                         self.read_count = self._locate(messages[0])
+                        if self.read_count is None:
+                            break  # stopped while locating: nothing numbered, nothing handed on
                         self._held = None
                 except NotFoundError:
                     if self._gone():
@@ -131,16 +133,18 @@ class MailboxFollower(Follower):
             self.close()
             self._set("ended", self.end_reason or ("stopped" if self.stopped else ""))
 
-    def _locate(self, message: dict) -> int:
+    def _locate(self, message: dict) -> int | None:
         """How many messages come before `message` in the mailbox. A client_id named on the
         command line may have read before, and the server does not say how far: a probe reader
         of atai's own plays the mailbox back from its start until it meets the same message
         (each carries its timestamp), so ids stay mailbox positions. A reader that had read
-        nothing costs one probe read."""
+        nothing costs one probe read. None when the follow stopped first."""
         assert self._socket is not None
         probe = new_client_id()
         before = 0
-        while not self.stopped:
+        while True:
+            if self.stopped:
+                return None
             batch = _messages(self._socket.request("session.read", {"client_id": probe}))
             if not batch:
                 break
@@ -148,7 +152,7 @@ class MailboxFollower(Follower):
                 if candidate == message:
                     return before
                 before += 1
-        if self._on_warning is not None and not self.stopped:
+        if self._on_warning is not None:
             self._on_warning(f"cannot tell where reader {self.client_id} stands in the mailbox (its first message "
                              f"is not in a playback from the start); ids count from the end of the mailbox")
         return before
