@@ -586,3 +586,18 @@ def test_a_fleet_whose_sessions_all_ended_says_so():
     console.print(view.render())
     text = console.export_text()
     assert "no events: every session ended" in text and "waiting" not in text
+
+
+@pytest.mark.parametrize("stamp", [1e20, float("inf"), float("nan"), -5, "soon"])
+def test_an_implausible_event_time_falls_back_to_the_arrival_time(stamp):
+    import time
+
+    from atai_cli.output.live import EventRows, event_time
+    from atai_cli.output.state_view import StateHistory
+    from atai_cli.protocol.events import OutputEvent
+
+    message = {"type": "inference.result", "timestamp": stamp, "data": {"response": ["ok", {"ok": 0.9}]}}
+    event = OutputEvent("read", "1", "inference.result", "inference.result", message, session_id="lsn-x")
+    assert abs(event_time(event) - time.time()) < 5
+    EventRows().add(event)  # no OverflowError from the clock
+    StateHistory().add(event.payload, at=event_time(event))

@@ -58,8 +58,12 @@ def state_text(status: StreamStatus | None) -> tuple[str, str]:
 def event_time(event: OutputEvent) -> float:
     """When an event happened: its own timestamp when it has one (a mailbox read at once holds
     results from minutes apart), else when it arrived."""
+    now = time.time()
     stamp = event.timestamp
-    return stamp if stamp is not None and stamp > 0 else time.time()
+    # Only a plausible time: Infinity, NaN or a year 5000 stamp would break the clock display.
+    if stamp is None or not (0 < stamp <= now + 86400):
+        return now
+    return stamp
 
 
 class RedrawnView:
