@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from atai_cli.environment import Environment
 from atai_cli.errors import NO_KEY_HINT, AuthError, UsageError
@@ -31,6 +31,7 @@ class AppState:
         self.json_output = False  # set by any command's --json, before the command runs
         self._clients: list = []
         self._secrets: list[str] = []  # given on the command line (e.g. --forward-secret)
+        self.notices: Callable[[str], None] | None = None  # a live view's notes, while one is drawn
 
     # -- global options -----------------------------------------------------------------
     @property
@@ -114,12 +115,17 @@ class AppState:
         options: dict[str, Any] = dict(
             timeout=s.timeout, max_retries=s.max_retries, retry_delay=s.retry_delay,
             reconnect_delay=s.reconnect_delay, give_up_after=s.reconnect_give_up,
-            trace=self.out.trace if self.debug else None, notify=self.out.info,
+            trace=self.out.trace if self.debug else None, notify=self.notify,
         )
         options.update(overrides)
         client = LensApi.connect(s.api_endpoint, api_key or self.api_key_value(), **options)
         self._clients.append(client)
         return client
+
+    def notify(self, text: str) -> None:
+        """A progress line on stderr, or in the live view's notes while one is drawn (printing
+        beside a live display would tear it)."""
+        (self.notices or self.out.info)(text)
 
     def client_id(self) -> str:
         if self.settings.client_id:

@@ -257,3 +257,20 @@ def test_a_hint_of_several_lines_wraps_its_prose_and_keeps_commands_whole():
     plain = io.StringIO()
     Output(stdout=io.StringIO(), stderr=plain, stderr_tty=False).error("x", "a\n" + command)
     assert plain.getvalue().splitlines()[-1] == command  # off a terminal, as it is
+
+
+def test_progress_lines_go_into_a_live_view_while_one_is_drawn(capsys):
+    from atai_cli.environment import Environment
+    from atai_cli.state import AppState
+
+    import io
+
+    err = io.StringIO()
+    state = AppState(Environment(stdin=io.StringIO(), stdout=io.StringIO(), stderr=err, environ={}))
+    in_view: list[str] = []
+    state.notices = in_view.append
+    state.notify("429 from u; retrying in 60s")
+    assert in_view == ["429 from u; retrying in 60s"] and err.getvalue() == ""
+    state.notices = None
+    state.notify("503 from u; retrying in 3s")
+    assert "503 from u; retrying in 3s" in err.getvalue()

@@ -125,6 +125,8 @@ class Follow:
         options = FollowOptions.resolve(flags, client_id=flags.client_id or new_client_id(), shape=self.shape)
         fleet = Fleet(api, options, sinks=sinks, reporter=reporter, filter=self.filter, cursors=self.cursors,
                       recorder=self.recorder, discover=discover, on_open=on_open)
+        if view is not None:
+            state.notices = view.log  # a long REST retry is said inside the view, not across it
         try:
             with _worker_stacks(), _sigterm_stops(fleet):
                 for sid, record in records.items():
@@ -133,6 +135,7 @@ class Follow:
                     self.result = fleet.run(session_ids)
             self.cursors.forget(gone_sessions(self.result.outcomes))
         finally:
+            state.notices = None
             self.cursors.release()
         return self.result
 
