@@ -59,9 +59,10 @@ def python_floor(url: str, key: str) -> None:
     import socket
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
-    sock = socket.create_connection((parts.hostname, parts.port))
-    sock.sendall(f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: Bearer {key}\r\n"
+    parts = urlsplit(url)  # plain http only: the floor has no TLS
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    sock = socket.create_connection((parts.hostname, parts.port or 80))
+    sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAuthorization: Bearer {key}\r\n"
                  "Accept: text/event-stream\r\n\r\n".encode())
     decode = json.JSONDecoder().raw_decode
     write = sys.stdout.buffer.write

@@ -14,6 +14,20 @@ from atai_cli.protocol.redact import redact
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 
+def request_json(body: Any, what: str) -> str:
+    """A request body as JSON text, or a usage error for NaN or Infinity (from --set,
+    --config-json, a YAML `.nan`), which JSON cannot carry: refused before anything is sent."""
+    import json
+
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError as exc:
+        from atai_cli.errors import UsageError
+
+        raise UsageError(f"the {what} request holds NaN or Infinity, which JSON cannot carry",
+                         hint="give a finite number (or a string, in quotes)") from exc
+
+
 def clean_record(record: Any) -> Any:
     """Redact secrets and normalise session_status wherever it appears."""
     record = redact(record)

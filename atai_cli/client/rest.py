@@ -10,8 +10,8 @@ import httpx
 
 from atai_cli.client.backoff import Backoff, parse_retry_after
 from atai_cli.client.http_client import new_http_client
-from atai_cli.client.responses import RETRY_STATUSES, status_error
-from atai_cli.errors import NetworkError, OperationTimeout, ProtocolError, UsageError
+from atai_cli.client.responses import RETRY_STATUSES, request_json, status_error
+from atai_cli.errors import NetworkError, OperationTimeout, ProtocolError
 from atai_cli.protocol.redact import redact_text
 
 Trace = Callable[[str], None]
@@ -63,15 +63,6 @@ def raise_for_status(status: int, url: str, body: Any, text: str = "") -> None:
 
 
 NOTIFY_AFTER = 2.0  # seconds: a retry wait at least this long is said on stderr, not only in --debug
-
-
-def _check_json_numbers(body: Any) -> None:
-    """NaN and Infinity (from --set, --config-json, a YAML `.nan`) cannot be sent as JSON."""
-    try:
-        json.dumps(body, allow_nan=False)
-    except ValueError as exc:
-        raise UsageError("the request holds NaN or Infinity, which JSON cannot carry",
-                         hint="give a finite number (or a string, in quotes)") from exc
 
 
 class RedirectLoop(httpx.HTTPError):
@@ -146,8 +137,10 @@ class RestClient:
         raw: bool = False,
     ) -> Any:
         url = self.url(path)
-        if json_body is not None:
-            _check_json_numbers(json_body)
+        headers = None
+        if json_body is not None:  # serialized once, here: NaN is refused before anything is sent
+            content = request_json(json_body, f"{method} {path}").encode("utf-8")
+            headers = {"Content-Type": "application/json"}
         backoff = Backoff(base=self.retry_delay, cap=30.0)
         attempt = 0
         while True:
@@ -155,11 +148,11 @@ class RestClient:
             self.trace(f"> {method} {url}" + (f" params={params}" if params else ""))
             self.trace("> Authorization: Bearer ***")
             if json_body is not None:
-                self.trace(f"> body {json.dumps(json_body)[:500]}")
+                self.trace(f"> body {content.decode('utf-8')[:500]}")
             try:
                 response = self.http.request(
-                    method, path.lstrip("/"), json=json_body, params=params, files=files,
-                    content=content, timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+                    method, path.lstrip("/"), params=params, files=files, content=content, headers=headers,
+                    timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
                 )
             except httpx.TimeoutException as exc:
                 if isinstance(exc, httpx.ConnectTimeout) and attempt <= self.max_retries:

@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import websocket
 
-from atai_cli.client.responses import raise_error_reply, status_error
-from atai_cli.errors import NetworkError, OperationTimeout, UsageError
+from atai_cli.client.responses import raise_error_reply, request_json, status_error
+from atai_cli.errors import NetworkError, OperationTimeout
 from atai_cli.protocol.redact import redact_text
 
 
@@ -109,11 +109,7 @@ class SessionSocket:
         message: dict[str, Any] = {"type": event_type}
         if event_data is not None:
             message["event_data"] = event_data
-        try:
-            payload = json.dumps(message, allow_nan=False)
-        except ValueError as exc:
-            raise UsageError(f"the {event_type} request holds NaN or Infinity, which JSON cannot carry",
-                             hint="give a finite number (or a string, in quotes)") from exc
+        payload = request_json(message, event_type)
         self._check_not_closed(event_type)
         self.trace(f"> WS {payload[:300]}")
         try:

@@ -246,7 +246,7 @@ class Worker:
         """Mailbox messages the server handed over but this run did not hand on: the server's
         cursor for this client_id is past them (what matters when --client-id named one)."""
         cursor = self.fleet.cursors.get(self.session_id)
-        if cursor is not None and self.fleet.cursors.path is None and follower.read_count is not None:
+        if cursor is not None and self.fleet.cursors.path is None:
             self.outcome.unread = max(0, follower.read_count - cursor.position)
 
     def _should_restart(self, ended_by: str) -> bool:
@@ -315,7 +315,8 @@ class Worker:
             return False  # stopping before a sink finished
         if recorder is not None:
             recorder.write(event)
-        change = fleet.filter.kept_change(event) if fleet.filter.path is not None else None
+        # Kept only where a cursor file keeps it (another walk of the path, and a dict per event).
+        change = fleet.filter.kept_change(event) if fleet.filter.path is not None and cursors.path is not None else None
         cursors.advance(self.session_id, event.id, server_offset, client_id, change)
         outcome.events += 1
         if last:
