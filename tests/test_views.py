@@ -601,3 +601,12 @@ def test_an_implausible_event_time_falls_back_to_the_arrival_time(stamp):
     assert abs(event_time(event) - time.time()) < 5
     EventRows().add(event)  # no OverflowError from the clock
     StateHistory().add(event.payload, at=event_time(event))
+
+
+def test_a_yaml_line_indented_past_the_width_still_wraps_within_it():
+    from atai_cli.output.records import wrap
+
+    for width in (1, 5, 9, 12, 20):
+        lines = wrap(" " * 30 + "key: a-long-value-with/slashes and words", width, hang=32)
+        assert lines and all(len(line) <= width for line in lines)
+        assert "".join(line.strip() for line in lines).replace(" ", "") == "key:a-long-value-with/slashesandwords"

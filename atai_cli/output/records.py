@@ -35,7 +35,7 @@ def wrap(text: str, width: int, hang: int = 0) -> list[str]:
     hang = min(hang, max(0, width - 8))  # leave a continuation line some room
     stripped = text.lstrip(" ")
     lines: list[str] = []
-    current = text[: len(text) - len(stripped)]
+    current = " " * min(len(text) - len(stripped), max(0, width - 8))  # an indent as deep as the line: less of it
     started = False  # whether `current` holds a word yet
     for word in stripped.split(" "):
         candidate = f"{current} {word}" if started else current + word
