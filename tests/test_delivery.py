@@ -394,6 +394,53 @@ def test_the_hint_after_give_up_after_resumes_without_a_loss(emu):
     assert [seq(line) for line in first + meta_lines(again.stdout)] == list(range(30))
 
 
+def test_a_named_reader_stopped_before_it_was_placed_is_not_reused(tmp_path):
+    # --client-id X read a batch, and the run stopped (cleanly or not) before atai found where
+    # that batch stands: X's server cursor is past it, at a place nobody knows.
+    from atai_cli.pipeline.cursors import CursorStore
+
+    path = tmp_path / "c.json"
+    store = CursorStore(path)
+    store.start("lsn-a", "read", None, "named-x", None, 0)
+    assert saved(path, "lsn-a") == {"channel": "read", "last_event_id": None, "client_id": "named-x",
+                                    "server_offset": None, "clean": False}  # before its first read
+    store.note_read("lsn-a", None, "named-x")  # a batch came, not placed yet
+    store.save(clean=True)
+    assert saved(path, "lsn-a")["clean"] is False
+    store.release()
+    warnings: list[str] = []
+    again = CursorStore(path, warn=warnings.append)
+    _, client_id, offset, skip = again.resume_point("lsn-a", "read")
+    assert client_id != "named-x" and (offset, skip) == (0, 0)  # the mailbox from its start
+    assert "not reused" in warnings[0]
+    again.release()
+    # Stopped cleanly before it read anything: it is reused, and located again.
+    calm = CursorStore(tmp_path / "d.json")
+    calm.start("lsn-b", "read", None, "named-y", None, 0)
+    calm.save(clean=True)
+    calm.release()
+    assert CursorStore(tmp_path / "d.json").resume_point("lsn-b", "read") == (None, "named-y", None, 0)
+
+
+def test_an_sse_follow_killed_before_its_first_save_resumes_from_its_first_event(emu, tmp_path):
+    # Without a saved id a restarted SSE follow starts live: the file says where this one began
+    # before its first event is printed.
+    emu.configure(idle_timeout_s=0)
+    sid = emu.running_session(SSE_LENS_ID)
+    start_input(emu, sid, 30)
+    emu.wait_for(lambda: emu.session(sid).num_outputs >= 30, timeout=60)
+    path = tmp_path / "c.json"
+    first = atai_process(emu, "tail", sid, "--meta", "--cursor-file", str(path))
+    lines = read_lines(first, 1)
+    assert saved(path, sid)["last_event_id"] == str(int(lines[0]["id"]) - 1)
+    first.send_signal(signal.SIGKILL)
+    rest, _ = finish(first)
+    lines += meta_lines(rest)
+    again = run_cli("tail", sid, "--meta", "--cursor-file", str(path), "--max-events", str(30 - saved_position(path, sid)))
+    assert again.exit_code == 0, again.stderr
+    assert {seq(line) for line in lines + meta_lines(again.stdout)} == set(range(30))  # 0 lost
+
+
 def test_sigterm_then_restart_repeats_nothing(emu, tmp_path):
     sid = emu.running_session(MAILBOX_LENS_ID)
     path = tmp_path / "c.json"

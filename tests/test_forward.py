@@ -367,7 +367,8 @@ def test_ctrl_c_at_the_terminal_waits_for_the_exec_command_then_terminates_it(em
     assert tail.wait(timeout=30) == 130
     stderr = tail.stderr.read()
     assert "exec terminated at exit" in stderr and "exited -2" not in stderr
-    assert json.loads(cursor.read_text())[sid]["last_event_id"] is None  # the first event was not handled
+    # The first event was not handled: the cursor stays just before it (pinned when it arrived).
+    assert json.loads(cursor.read_text())[sid]["last_event_id"] == "0"
 
 
 @pytest.mark.parametrize("url", ["http://[::1/", "http://127.0.0.1:99999/", "http://127.0.0.1:abc/"])

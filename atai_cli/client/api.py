@@ -316,7 +316,7 @@ class LensApi:
                offset: int | None = 0, skip: int = 0, liveness: float = 15.0,
                on_status: "StatusCallback | None" = None, before_wait: Callable[[], None] | None = None,
                on_open: Callable[[], None] | None = None,
-               on_batch: Callable[[int, str], None] | None = None,
+               on_batch: Callable[[int | None, str], None] | None = None,
                on_warning: Callable[[str], None] | None = None) -> "SseFollower | MailboxFollower":
         """The follower for a session's output on the given channel ("sse" or "read"). Each
         channel takes its own options: since/liveness/on_open for the SSE consumer,

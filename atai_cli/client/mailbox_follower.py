@@ -38,7 +38,7 @@ class MailboxFollower(Follower):
         skip: int = 0,
         min_interval: float = 0.05,
         max_interval: float = 2.0,
-        on_batch: Callable[[int], None] | None = None,
+        on_batch: Callable[[int | None, str], None] | None = None,
         **common,
     ) -> None:
         super().__init__(**common)
@@ -85,6 +85,8 @@ class MailboxFollower(Follower):
                         asked = False  # its reply is in: nothing of this id's is in flight
                         messages = _messages(reply)
                     if messages and self.read_count is None:
+                        if self._held is None and self._on_batch is not None:
+                            self._on_batch(None, self.client_id)  # handed over before it is placed
                         self._held = messages  # kept across a failure while locating them
                         self.read_count = self._locate(messages[0])
                         if self.read_count is None:

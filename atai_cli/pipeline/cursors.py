@@ -44,6 +44,9 @@ class Cursor:
     # committed copy shares it).
     changes_path: str | None = None
     changes: dict[str, Any] | None = None
+    # A named reader not located yet has handed over a batch (in memory only): its server cursor
+    # is past messages at a place nobody knows, so it must not be reused.
+    read_unplaced: bool = False
 
     def as_dict(self, clean: bool = False) -> dict:
         data: dict[str, Any] = {"channel": self.channel, "last_event_id": self.last_event_id, "client_id": self.client_id}
@@ -65,14 +68,18 @@ class Cursor:
         if self.channel == "sse":
             return self.last_event_id, None, 0, 0
         position = self.position
-        if self.client_id and self.server_offset is None and position == 0:
-            return None, self.client_id, None, 0  # a named reader not located yet: locate it again
+        from atai_cli.client.mailbox_follower import new_client_id
+
+        if self.client_id and self.server_offset is None:
+            if self.clean:  # a named reader that read nothing since: locate it again
+                return None, self.client_id, None, 0
+            # It may have handed over messages nobody printed, at a place nobody knows: the
+            # mailbox from its start under a new reader (repeats, never a loss).
+            return None, new_client_id(), 0, 0
         if self.client_id and self.clean and self.server_offset == position:
             return None, self.client_id, self.server_offset, position
         # Read ahead of what was handed on, or not a clean stop: replay under a fresh id and
         # pass over what was handed on.
-        from atai_cli.client.mailbox_follower import new_client_id
-
         return None, new_client_id(), 0, position
 
 
@@ -283,73 +290,6 @@ class CursorStore:
                 raise
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor releases the flock
-            self._fd = None
-
-    def __del__(self) -> None:
-        self.release()
-
-
-def _read_pid(fd: int) -> str:
-    try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-    except OSError:
-        return ""
-    return text if text.isdigit() else ""
-
-
-class CursorStore:
-    """The cursors of one run: read at start, advanced by the session workers, committed when
-    what they stand for is durably out, saved by the main loop at most every SAVE_INTERVAL while
-    something changed, and at every exit."""
-
-    def __init__(self, path: Path | None, *, warn: Callable[[str], None] | None = None) -> None:
-        self.path = path
-        self.auto_commit = True  # off when stdout is batched: its flushes commit
-        self._pending: dict[str, Cursor] = {}
-        self._committed: dict[str, Cursor] = {}
-        self._first_seen: dict[str, str] = {}
-        self._lock = threading.Lock()
-        self._save_lock = threading.Lock()
-        self._dirty = False
-        self._saved_at = 0.0
-        self._warn = warn
-        self._save_failed = False
-        self._clean = False
-        self._holder: CursorLock | None = None
-        if path is not None:
-            check_writable(path)
-            self._holder = CursorLock(path)  # before reading: a second process leaves the file untouched
-            try:
-                if path.exists():
-                    try:
-                        text = path.read_text("utf-8")
-                    except (OSError, UnicodeDecodeError) as exc:
-                        raise _problem(path, f"cannot be read ({exc})") from exc
-                    self._committed = parse_cursors(path, text)
-            except BaseException:
-                self.release()
-                raise
-
-    def _unmark_clean(self) -> None:
-        """A clean stop's client_ids are about to read again, and each read moves the server's
-        cursor: the file must stop saying "clean" before the first session.read, or a SIGKILL
-        after that read would resume on a cursor past messages nobody printed. When the file
-        cannot be written, those client_ids are not reused (a new reader replays instead)."""
-        from atai_cli.config_file import write_private
-
-        text = json.dumps({sid: c.as_dict(False) for sid, c in self._committed.items()}, indent=2) + "\n"
-        try:
-            write_private(self.path, text, create_dirs=False)
-        except OSError as exc:
-            for cursor in self._committed.values():
-                cursor.clean = False
-            if self._warn:
-                self._warn(f"cannot write the cursor file {self.path}: {exc.strerror or exc}; "
-                           f"mailbox sessions replay from the start, passing over what was handed on")
-
-    def release(self) -> None:
         """Let another process have the file (at the end of the command)."""
         if self._holder is not None:
             self._holder.release()
@@ -373,6 +313,9 @@ class CursorStore:
         if cursor is None or cursor.channel != channel:
             return None
         point = cursor.resume()
+        if channel == "read" and cursor.server_offset is None and point[1] != cursor.client_id:
+            self.warn(session_id, f"reader {cursor.client_id} stopped before atai found its place in the mailbox, "
+                                  f"so it is not reused: reading the mailbox from its start (some events may repeat)")
         if channel == "read" and cursor.clean and point[1] == cursor.client_id:
             with self._lock:
                 cursor.clean = False
@@ -390,9 +333,31 @@ class CursorStore:
         return self._first_seen.get(session_id)
 
     def seen(self, session_id: str, event_id: str | None) -> None:
-        """An event arrived (before any sink): the first id of the run is kept for the hint."""
+        """An event arrived (before any sink): the first id of the run is kept for the hint, and
+        pinned in the file (see _pin_before)."""
         if event_id is not None and session_id not in self._first_seen:
             self._first_seen[session_id] = event_id
+            self._pin_before(session_id, event_id)
+
+    def _pin_before(self, session_id: str, event_id: str) -> None:
+        """An SSE follow with nothing to resume after is live-only when started again: the file
+        must say where it began before its first event is handed on, or a SIGKILL before the
+        first save would lose what came after it. With integer ids (the emulator's and any
+        counting server's) that is the id just before the first; other ids are saved with the
+        first save, a quarter of a second later."""
+        if self.path is None:
+            return
+        number = mailbox_position(event_id)
+        with self._lock:
+            cursor = self._pending.get(session_id)
+            if cursor is None or cursor.channel != "sse" or cursor.last_event_id is not None or not number:
+                return
+            cursor.last_event_id = str(number - 1)
+            committed = self._committed.get(session_id)
+            if committed is not None and committed.last_event_id is None:
+                committed.last_event_id = cursor.last_event_id
+            self._dirty = True
+        self.save()
 
     def start(self, session_id: str, channel: str, since: str | None, client_id: str | None,
               offset: int | None = 0, skip: int = 0) -> None:
@@ -406,6 +371,10 @@ class CursorStore:
             self._pending[session_id] = cursor
             self._committed[session_id] = replace(cursor)
             self._dirty = True
+        if channel == "read" and offset is None and self.path is not None:
+            # A named reader is about to read from a place nobody knows: the file must hold it,
+            # not clean, before that read, so a SIGKILL after it replays instead of reusing it.
+            self.save()
 
     def advance(self, session_id: str, event_id: str | None, server_offset: int | None = None,
                 client_id: str | None = None, change: tuple[str, str, Any] | None = None) -> None:
@@ -418,8 +387,8 @@ class CursorStore:
             cursor.last_event_id = event_id
             if change is not None:
                 path, kind, value = change
-                cursor.changes_path = path
-                cursor.changes = {**(cursor.changes if cursor.changes_path == path and cursor.changes else {}), kind: value}
+                kept = cursor.changes if cursor.changes_path == path and cursor.changes else {}
+                cursor.changes, cursor.changes_path = {**kept, kind: value}, path
             if cursor.channel == "read":
                 if server_offset is not None:
                     cursor.server_offset = server_offset
@@ -429,13 +398,19 @@ class CursorStore:
                 self._committed[session_id] = replace(cursor)
                 self._dirty = True
 
-    def note_read(self, session_id: str, server_offset: int, client_id: str | None = None) -> None:
-        """The server handed this many messages to the session's client_id in all."""
+    def note_read(self, session_id: str, server_offset: int | None, client_id: str | None = None) -> None:
+        """The server handed this many messages to the session's client_id in all (None: a
+        named reader handed over a batch before atai found its place)."""
         with self._lock:
             for cursors in (self._pending, self._committed):
                 cursor = cursors.get(session_id)
                 if cursor is None or cursor.channel != "read":
                     continue
+                if server_offset is None:
+                    cursor.read_unplaced = True
+                    self._dirty = True
+                    continue
+                cursor.read_unplaced = False
                 if server_offset != cursor.server_offset or (client_id is not None and client_id != cursor.client_id):
                     cursor.server_offset = server_offset
                     if client_id is not None:
@@ -476,7 +451,7 @@ class CursorStore:
             with self._lock:
                 # "clean" speaks for the sessions this run followed; the others keep what the
                 # file said of them (this run never read with their client_ids).
-                text = json.dumps({sid: c.as_dict(clean if sid in self._pending else c.clean)
+                text = json.dumps({sid: c.as_dict((clean and not c.read_unplaced) if sid in self._pending else c.clean)
                                    for sid, c in self._committed.items()}, indent=2) + "\n"
                 self._dirty = False
                 self._clean = clean
