@@ -115,6 +115,24 @@ def test_two_concurrent_viewers_of_one_session_each_see_every_event(emu, channel
         assert ids[0] == [str(n) for n in range(1, N + 1)]  # positions
 
 
+@pytest.mark.parametrize("channel", ["read", "sse"])
+def test_a_real_head_1_ends_the_tail_even_when_nothing_more_is_printed(emu, channel):
+    # Every line is in the pipe before head exits, and no event follows: atai must notice its
+    # reader went away without waiting for a write that never comes.
+    import sys
+
+    from conftest import subprocess_env
+
+    emu.configure(idle_timeout_s=0)
+    sid = emu.running_session(MAILBOX_LENS_ID if channel == "read" else SSE_LENS_ID)
+    start_input(emu, sid, 3)
+    emu.wait_for(lambda: emu.session(sid).num_outputs >= 3, timeout=60)
+    shell = f"{sys.executable} -m atai_cli tail {sid} | head -1"
+    done = subprocess.run(["sh", "-c", shell], capture_output=True, text=True, timeout=60, env=subprocess_env(emu))
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_a_real_head_1_takes_nothing_from_the_next_tail(emu):
     import sys
 

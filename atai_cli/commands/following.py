@@ -123,8 +123,11 @@ class Follow:
         self.sinks = sinks = self._sinks(report)
         records = self._check_recording(api, session_ids) if self.recorder is not None and not discover else {}
         options = FollowOptions.resolve(flags, client_id=flags.client_id or new_client_id(), shape=self.shape)
+        from atai_cli.output.jsonl import pipe_reader_gone
+
         fleet = Fleet(api, options, sinks=sinks, reporter=reporter, filter=self.filter, cursors=self.cursors,
-                      recorder=self.recorder, discover=discover, on_open=on_open)
+                      recorder=self.recorder, discover=discover, on_open=on_open,
+                      stdout_gone=None if view is not None else pipe_reader_gone(state.env.stdout))
         if view is not None:
             state.notices = view.log  # a long REST retry is said inside the view, not across it
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from atai_cli.errors import StdoutClosed
 from atai_cli.protocol.events import OutputEvent
@@ -12,6 +12,32 @@ from atai_cli.protocol.events import OutputEvent
 SHAPE_DATA = "data"  # the event's data exactly as the server sent it
 SHAPE_META = "meta"  # {"id", "event", "channel", "data", "type", "payload", "timestamp"}
 SHAPE_FLEET = "fleet"  # the meta form with "session_id" first
+
+
+def pipe_reader_gone(stream) -> "Callable[[], bool] | None":
+    """For a stream that is a pipe: a check of whether its reader has gone (`| head -1` exited).
+    A follow with nothing more to print would otherwise learn it only at its next write, which
+    may never come. None for a file or a terminal."""
+    import os
+    import select
+    import stat
+
+    try:
+        fd = stream.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return None
+    except (AttributeError, OSError, ValueError):
+        return None
+    poller = select.poll()
+    poller.register(fd, 0)  # no events asked: poll reports POLLERR once the read end is closed
+
+    def gone() -> bool:
+        try:
+            return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+        except OSError:
+            return False
+
+    return gone
 
 
 def dumps(value: Any) -> str:

@@ -50,9 +50,11 @@ class Fleet:
         recorder: Recorder | None = None,
         discover: Callable[[], list[dict]] | None = None,
         on_open: Callable[[], None] | None = None,
+        stdout_gone: Callable[[], bool] | None = None,
     ) -> None:
         self.opts = opts
         self.discover = discover
+        self._stdout_gone = stdout_gone  # the reader of piped stdout went away (checked every tick)
         self.shared = FleetShared(
             api, opts, sinks, reporter, filter or EventFilter(), cursors or CursorStore(None), recorder,
             request_stop=self.request_stop, wake=self.wake, discovering=discover is not None, on_open=on_open,
@@ -134,6 +136,9 @@ class Fleet:
                 self.shared.cursors.save_if_due()
                 if reason is not None:
                     stopped_by = reason
+                    break
+                if self._stdout_gone is not None and self._stdout_gone():
+                    stopped_by = StopReason.STDOUT_CLOSED  # `| head -1` is done: a quiet end, now
                     break
                 if not self.discovering and not self._any_alive():
                     break
