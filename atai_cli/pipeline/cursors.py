@@ -99,6 +99,13 @@ def since_position(since: str) -> int:
     return position
 
 
+def id_before(event_id: str | None) -> str | None:
+    """The id just before `event_id` when ids are integers (the emulator's and any counting
+    server's): resuming after it resumes at that event. None for any other id."""
+    number = mailbox_position(event_id)
+    return str(number - 1) if number else None
+
+
 def resume_since(cursor: Cursor | None, first_seen: str | None) -> str | None:
     """The --since that resumes a session without losing an event: the id of the last event
     every sink took; with none, on SSE, the id just before the first one this run received
@@ -109,8 +116,7 @@ def resume_since(cursor: Cursor | None, first_seen: str | None) -> str | None:
         return cursor.last_event_id if cursor.position > 0 else None  # a new reader plays from the start
     if cursor.last_event_id:
         return cursor.last_event_id
-    number = mailbox_position(first_seen)
-    return str(number - 1) if number else None
+    return id_before(first_seen)
 
 
 def _problem(path: Path, what: str) -> UsageError:
@@ -347,12 +353,12 @@ class CursorStore:
         first save, a quarter of a second later."""
         if self.path is None:
             return
-        number = mailbox_position(event_id)
+        before = id_before(event_id)
         with self._lock:
             cursor = self._pending.get(session_id)
-            if cursor is None or cursor.channel != "sse" or cursor.last_event_id is not None or not number:
+            if cursor is None or cursor.channel != "sse" or cursor.last_event_id is not None or before is None:
                 return
-            cursor.last_event_id = str(number - 1)
+            cursor.last_event_id = before
             committed = self._committed.get(session_id)
             if committed is not None and committed.last_event_id is None:
                 committed.last_event_id = cursor.last_event_id
