@@ -291,14 +291,13 @@ class Worker:
         # so a stop while a sink holds one leaves it out, and the --record-append restart,
         # which resumes before it, records it once.
         recorder = None if envelope else fleet.recorder
-        if (envelope or fleet.filter.filtering) and not fleet.filter.keep(event):
-            if recorder is not None:
-                recorder.write(event)
-            cursors.advance(self.session_id, event.id, server_offset, client_id)
-            return True
-        line = event_line(event, fleet.opts.shape)
-        if line is None:  # data that is not JSON, without --meta: stdout says so; it is not printed or counted
-            self._take(event, None)
+        passed_over = (envelope or fleet.filter.filtering) and not fleet.filter.keep(event)
+        if not passed_over:
+            line = event_line(event, fleet.opts.shape)
+            if line is None:  # data that is not JSON, without --meta: stdout says so; not printed or counted
+                self._take(event, None)
+                passed_over = True
+        if passed_over:
             if recorder is not None:
                 recorder.write(event)
             cursors.advance(self.session_id, event.id, server_offset, client_id)
