@@ -72,7 +72,7 @@ def read_config(path: Path) -> dict[str, Any]:
 
 
 def profile_names(path: Path) -> list[str]:
-    return [name for name, table in read_config(path).items() if isinstance(table, dict)]
+    return list(read_config(path))  # read_config refuses a top-level value that is not a table
 
 
 def update_profile(path: Path, profile: str, set_values: dict[str, Any] | None = None,

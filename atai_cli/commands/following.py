@@ -112,6 +112,7 @@ class Follow:
 
     def run(self, api, session_ids: list[str], *, discover=None, on_open=None):
         from atai_cli.client.mailbox_follower import new_client_id
+        from atai_cli.output.jsonl import pipe_reader_gone
         from atai_cli.output.reporters import FleetLines, SingleSessionLines
         from atai_cli.pipeline.cursors import gone_sessions
         from atai_cli.pipeline.fleet import Fleet
@@ -123,8 +124,6 @@ class Follow:
         self.sinks = sinks = self._sinks(report)
         records = self._check_recording(api, session_ids) if self.recorder is not None and not discover else {}
         options = FollowOptions.resolve(flags, client_id=flags.client_id or new_client_id(), shape=self.shape)
-        from atai_cli.output.jsonl import pipe_reader_gone
-
         fleet = Fleet(api, options, sinks=sinks, reporter=reporter, filter=self.filter, cursors=self.cursors,
                       recorder=self.recorder, discover=discover, on_open=on_open,
                       stdout_gone=None if view is not None else pipe_reader_gone(state.env.stdout))

@@ -134,12 +134,9 @@ def parse_duration(text: str | None, flag: str) -> float | None:
     return float(match[1]) * DURATION_UNITS.get(match[2] or "s", 1)
 
 
-class _NotJson(ValueError):
-    """NaN, Infinity and -Infinity: Python's json reads them, JSON has no such values."""
-
-
 def _no_constant(name: str) -> Any:
-    raise _NotJson(f"{name} is not JSON")
+    """NaN, Infinity and -Infinity: Python's json reads them, JSON has no such values."""
+    raise ValueError(f"{name} is not JSON")
 
 
 def _finite_float(text: str) -> float:
